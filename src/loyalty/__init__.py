@@ -1,0 +1,45 @@
+"""loyalty: an open-source loyalty-program engine.
+
+    from loyalty import Engine, load_program
+
+    engine = Engine(load_program("soko"))
+    engine.apply('{"type":"enroll","at":"2024-01-02T10:00:00-05:00","member":"m1","email":"a@x"}')
+    engine.summary("m1")["points"]["available"]   # 50
+
+Programs are data (presets ``soko``, ``sogo``, ``soma`` or a TOML file); the engine is a pure,
+deterministic function of a program and timestamped inputs.
+"""
+
+from loyalty.domain.engine import Engine, Outcome
+from loyalty.domain.errors import (
+    Conflict,
+    InsufficientPoints,
+    InvalidInput,
+    InvalidProgram,
+    LoyaltyError,
+    NotAllowed,
+    UnknownReference,
+)
+from loyalty.domain.events import parse_event
+from loyalty.programs import PRESETS, Program, load_program
+from loyalty.services.replay import ReplayResult, replay_file, replay_lines, replay_text
+
+__all__ = [
+    "PRESETS",
+    "Conflict",
+    "Engine",
+    "InsufficientPoints",
+    "InvalidInput",
+    "InvalidProgram",
+    "LoyaltyError",
+    "NotAllowed",
+    "Outcome",
+    "Program",
+    "ReplayResult",
+    "UnknownReference",
+    "load_program",
+    "parse_event",
+    "replay_file",
+    "replay_lines",
+    "replay_text",
+]

@@ -1,0 +1,84 @@
+"""Local-calendar arithmetic in the program's time zone.
+
+Rules count in local days and months: a "valid through" date lapses at the end of that local day;
+"N business days" (SPEC §2) is the same local time of day on the Nth business day after the start's
+local date, skipping weekends and the country's public holidays. Example (SM-6): a boutique
+purchase on Friday 2024-11-08 10:00 New York time becomes available Thursday 2024-11-14 10:00
+(Monday 11-11 is Veterans Day).
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from functools import lru_cache
+from zoneinfo import ZoneInfo
+
+from dateutil.relativedelta import relativedelta
+
+
+@lru_cache(maxsize=64)
+def zone(name: str) -> ZoneInfo:
+    return ZoneInfo(name)
+
+
+def local_date(at: datetime, tz: ZoneInfo) -> date:
+    return at.astimezone(tz).date()
+
+
+def start_of_day(day: date, tz: ZoneInfo) -> datetime:
+    return datetime.combine(day, time(0), tzinfo=tz)
+
+
+def end_of_day(day: date, tz: ZoneInfo) -> datetime:
+    """The first instant after ``day`` (exclusive end): what lapses 'through day' lapses here."""
+    return start_of_day(day + timedelta(days=1), tz)
+
+
+def add_years(day: date, years: int) -> date:
+    """Same date N years later; 29 February becomes 28 February."""
+    return day + relativedelta(years=years)
+
+
+def month_end(day: date, months_after: int = 0) -> date:
+    """Last day of the month ``months_after`` months after ``day``'s month."""
+    first = day.replace(day=1) + relativedelta(months=months_after + 1)
+    return first - timedelta(days=1)
+
+
+def next_month_start(at: datetime, tz: ZoneInfo) -> datetime:
+    """The first local midnight of a month strictly after ``at``."""
+    day = local_date(at, tz)
+    first = day.replace(day=1) + relativedelta(months=1)
+    return start_of_day(first, tz)
+
+
+@lru_cache(maxsize=16)
+def _holiday_calendar(country: str) -> object:
+    import holidays
+
+    return holidays.country_holidays(country)
+
+
+def is_business_day(day: date, country: str | None) -> bool:
+    if day.weekday() >= 5:
+        return False
+    if country is None:
+        return True
+    return day not in _holiday_calendar(country)  # type: ignore[operator]
+
+
+def add_business_days(at: datetime, days: int, country: str | None, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    day = local.date()
+    counted = 0
+    while counted < days:
+        day += timedelta(days=1)
+        if is_business_day(day, country):
+            counted += 1
+    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
+
+
+def add_local_days(at: datetime, days: int, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    day = local.date() + timedelta(days=days)
+    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)

@@ -1,0 +1,107 @@
+"""Points for a purchase (SPEC §2; SK-4, SK-6, SK-7, SG-3, SG-4, SM-4; campaigns SG-12, SM-11).
+
+Qualifying amount = eligible merchandise lines - non-earning tenders, never below zero.
+Points = floor(whole units of the qualifying amount x tier rate x campaign multipliers) + bonus
+points of the campaigns that apply. Example (SK-4): a VIP (rate 1.4) buying $57.99 of
+merchandise, plus shipping and tax, earns floor(57 x 1.4) = 79.
+
+Campaigns: the combinable ones all apply (multipliers multiply, bonus points add; multipliers
+never scale bonus points); among the others only the single one giving the most points applies.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from loyalty.domain.money import ZERO, floor_points, whole_units
+from loyalty.programs.schema import Earning
+
+
+@dataclass(frozen=True, slots=True)
+class CampaignRule:
+    id: str
+    starts: datetime
+    ends: datetime
+    multiplier: Decimal | None
+    bonus_points: int
+    min_spend: Decimal | None
+    channels: tuple[str, ...] | None
+    combinable: bool
+
+    def applies(self, at: datetime, channel: str, qualifying: Decimal) -> bool:
+        return (
+            self.starts <= at < self.ends
+            and (self.channels is None or channel in self.channels)
+            and qualifying > 0
+            and (self.min_spend is None or qualifying >= self.min_spend)
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Earned:
+    earn: int
+    bonus: int
+    multipliers: tuple[Decimal, ...]
+    campaigns: tuple[CampaignRule, ...]
+
+
+def line_eligible(rules: Earning, kind: str, department: str | None, brand: str | None) -> bool:
+    return (
+        kind in rules.eligible_kinds
+        and (department is None or department not in rules.excluded_departments)
+        and (brand is None or brand not in rules.excluded_brands)
+    )
+
+
+def qualifying_amount(eligible_total: Decimal, non_earning_tenders: Decimal) -> Decimal:
+    return max(ZERO, eligible_total - non_earning_tenders)
+
+
+def rate_points(units: int, rate: Decimal, multipliers: Iterable[Decimal]) -> int:
+    value = units * rate
+    for m in multipliers:
+        value *= m
+    return floor_points(value)
+
+
+def _total(units: int, rate: Decimal, chosen: Sequence[CampaignRule]) -> Earned:
+    multipliers = tuple(c.multiplier for c in chosen if c.multiplier is not None)
+    bonus = sum(c.bonus_points for c in chosen)
+    return Earned(rate_points(units, rate, multipliers), bonus, multipliers, tuple(chosen))
+
+
+def earn(
+    rules: Earning,
+    qualifying: Decimal,
+    rate: Decimal,
+    campaigns: Sequence[CampaignRule],
+    at: datetime,
+    channel: str,
+) -> Earned:
+    units = whole_units(qualifying, rules.rounding)
+    live = [c for c in campaigns if c.applies(at, channel, qualifying)]
+    combinable = [c for c in live if c.combinable]
+    best = _total(units, rate, combinable)
+    for candidate in (c for c in live if not c.combinable):
+        option = _total(units, rate, [*combinable, candidate])
+        if option.earn + option.bonus > best.earn + best.bonus:
+            best = option
+    return best
+
+
+def reearn(
+    rules: Earning,
+    qualifying: Decimal,
+    rate: Decimal,
+    campaigns: Sequence[CampaignRule],
+    at: datetime,
+    channel: str,
+) -> Earned:
+    """Recompute an order (after a return or a tier reversal) with the campaigns it had: same
+    rate, same multipliers; a campaign's bonus stays only while its minimum spend is still met."""
+    units = whole_units(qualifying, rules.rounding)
+    kept = [c for c in campaigns if c.multiplier is not None or c.applies(at, channel, qualifying)]
+    return _total(units, rate, kept)

@@ -1,0 +1,260 @@
+"""The engine: one program, its members, and ``apply(event) -> Outcome``.
+
+Pure and deterministic: it never reads the clock; time arrives inside each event and jobs run as a
+member's clock advances (see ``jobs``). An input is validated before anything changes; when it is
+rejected, the jobs run for it are undone, so a rejected input changes nothing. Every input with an
+idempotency key is remembered: an exact repeat returns the first outcome and changes nothing; the
+same key with a different payload is rejected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_right
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from typing import Any
+
+from loyalty.domain import handlers
+from loyalty.domain.calendar import local_date, next_month_start, start_of_day, zone
+from loyalty.domain.certificates import Certificate, certificate_code
+from loyalty.domain.earning import CampaignRule
+from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
+from loyalty.domain.events import Adjust, Event, parse_event
+from loyalty.domain.jobs import advance, convert, has_monthly_work, next_due
+from loyalty.domain.ledger import Entry, Lot
+from loyalty.domain.member import Member, Notification, Order
+from loyalty.domain.summary import member_summary
+from loyalty.domain.tiers import tier_on
+from loyalty.programs.loader import version_at
+from loyalty.programs.schema import Program
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    accepted: bool
+    error: LoyaltyError | None = None
+    message: str | None = None
+    duplicate: bool = False
+
+
+ACCEPTED = Outcome(True)
+
+
+def _digest(event: Event) -> bytes:
+    return hashlib.blake2b(event.model_dump_json(exclude={"at"}).encode(), digest_size=16).digest()
+
+
+class Engine:
+    """Runs one program. ``apply`` takes an event (JSON line, dict or parsed event)."""
+
+    def __init__(self, program: Program) -> None:
+        self.program = version_at(program, 0)
+        self.tz = zone(program.timezone)
+        ordered = sorted(program.versions, key=lambda v: v.effective)
+        self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
+        self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
+        self._monthly = has_monthly_work(self.program)
+        self.members: dict[str, Member] = {}
+        self.aliases: dict[str, str] = {}
+        self.by_number: dict[str, str] = {}
+        self.by_email: dict[str, str] = {}
+        self.by_phone: dict[str, str] = {}
+        self.orders: dict[str, str | None] = {}
+        self.anonymous: dict[str, Order] = {}
+        self.codes: dict[str, str] = {}
+        self.campaigns: list[CampaignRule] = []
+        self.inputs: dict[tuple[str, ...], tuple[bytes, Outcome]] = {}
+        self.now: datetime | None = None
+        self.member_seq = 0
+        self._touched: list[tuple[Member, tuple[Any, ...] | None]] = []
+
+    # -- program versions -------------------------------------------------------------------
+    def program_at(self, at: datetime) -> Program:
+        if not self._version_starts:
+            return self.program
+        return self._versions[bisect_right(self._version_starts, at)]
+
+    # -- applying inputs ----------------------------------------------------------------------
+    def apply(self, raw: str | bytes | dict[str, Any] | Event) -> Outcome:
+        try:
+            event = raw if not isinstance(raw, str | bytes | dict) else parse_event(raw)
+        except LoyaltyError as exc:
+            return Outcome(False, exc)
+        key = event.key()
+        if isinstance(event, Adjust):
+            key = ("adjust", event.member, event.at.isoformat())
+        digest = b""
+        if key is not None:
+            digest = _digest(event)
+            seen = self.inputs.get(key)
+            if seen is not None:
+                if seen[0] == digest:
+                    return replace(seen[1], duplicate=True)
+                return Outcome(
+                    False,
+                    Conflict(
+                        f"{key[0]} {' '.join(key[1:])} was already received with a different "
+                        "payload",
+                        key[0],
+                    ),
+                )
+        if self.now is not None and event.at < self.now:
+            return Outcome(
+                False,
+                Conflict(
+                    f"time goes backwards: {event.at.isoformat()} is earlier than the last "
+                    f"accepted input ({self.now.isoformat()})",
+                    "at",
+                ),
+            )
+        try:
+            message = handlers.HANDLERS[event.type](self, event)
+        except LoyaltyError as exc:
+            for member, saved in self._touched:
+                if saved is not None:
+                    for code in member.restore(saved):
+                        self.codes.pop(code, None)
+            self._touched.clear()
+            return Outcome(False, exc)
+        for member, _ in self._touched:
+            convert(self.program_at(event.at), member, event.at)
+        self._touched.clear()
+        self.now = event.at
+        outcome = ACCEPTED if message is None else Outcome(True, message=message)
+        if key is not None:
+            self.inputs[key] = (digest, outcome)
+        return outcome
+
+    # -- members --------------------------------------------------------------------------------
+    def resolve(self, member_id: str) -> str:
+        return self.aliases.get(member_id, member_id)
+
+    def member_at(self, member_id: str, at: datetime) -> Member:
+        """The member, with its due jobs run up to ``at`` (undone if the input is rejected)."""
+        member = self.members.get(self.resolve(member_id))
+        if member is None:
+            raise UnknownReference(f"unknown member {member_id}", "member")
+        due = next_due(member)
+        saved = member.checkpoint() if due is not None and due <= at else None
+        self._touched.append((member, saved))
+        if saved is not None:
+            advance(self.program_at, member, at, self.tz, self.issue_certificate)
+        elif at > member.clock:
+            member.clock = at
+        return member
+
+    def add_member(self, member: Member) -> None:
+        self.members[member.id] = member
+        self.by_number[member.number] = member.id
+        if self._monthly:
+            member.next_month_at = next_month_start(member.enrolled_at, self.tz)
+        self._touched.append((member, None))
+
+    def issue_certificate(
+        self, member: Member, kind: str, amount: Decimal | None, at: datetime, validity_days: int
+    ) -> Certificate:
+        sequence = len(member.certificates) + 1
+        code = certificate_code(self.program.id, member.id, sequence)
+        while code in self.codes:
+            sequence += 1000
+            code = certificate_code(self.program.id, member.id, sequence)
+        expires_on = local_date(at, self.tz) + timedelta(days=validity_days)
+        delivery = member.profile.get("delivery", "email")
+        cert = Certificate(code, kind, amount, at, expires_on, delivery)
+        member.certificates.append(cert)
+        self.codes[code] = member.id
+        if kind == "reward":
+            data = {
+                "code": code,
+                "amount": str(amount),
+                "delivery": delivery,
+                "expires_on": expires_on.isoformat(),
+            }
+            member.notifications.append(Notification(at, "certificate_issued", data))
+        return cert
+
+    def advance_all(self, until: datetime) -> None:
+        for member in self.members.values():
+            advance(self.program_at, member, until, self.tz, self.issue_certificate)
+
+    # -- reading ------------------------------------------------------------------------------
+    def _member(self, member_id: str) -> Member:
+        member = self.members.get(self.resolve(member_id))
+        if member is None:
+            raise UnknownReference(f"unknown member {member_id}", "member")
+        return member
+
+    def _current(self, member_id: str) -> Member:
+        member = self._member(member_id)
+        if self.now is not None:
+            advance(self.program_at, member, self.now, self.tz, self.issue_certificate)
+        return member
+
+    def summary(self, member_id: str) -> dict[str, Any]:
+        member = self._current(member_id)
+        return member_summary(self.program, member, self.now or member.clock, self.tz)
+
+    def summaries(self) -> dict[str, dict[str, Any]]:
+        return {member_id: self.summary(member_id) for member_id in self.members}
+
+    def ledger(self, member_id: str) -> list[Entry]:
+        return list(self._current(member_id).wallet.entries)
+
+    def lots(self, member_id: str) -> list[Lot]:
+        return list(self._current(member_id).wallet.lots)
+
+    def debt(self, member_id: str) -> int:
+        return self._current(member_id).wallet.debt
+
+    def notifications(self, member_id: str) -> list[Notification]:
+        return list(self._current(member_id).notifications)
+
+    def member_number(self, member_id: str) -> str:
+        return self._member(member_id).number
+
+    def find_member(
+        self, number: str | None = None, email: str | None = None, phone: str | None = None
+    ) -> str | None:
+        """SM-2: find a member by member number, email or phone."""
+        if number is not None and number in self.by_number:
+            return self.by_number[number]
+        if email is not None and email.strip().lower() in self.by_email:
+            return self.by_email[email.strip().lower()]
+        if phone is not None and handlers.normal_phone(phone) in self.by_phone:
+            return self.by_phone[handlers.normal_phone(phone)]
+        return None
+
+    def certificates(self, member_id: str) -> list[Certificate]:
+        """SM-9: a lost certificate is looked up by the member's identity (never re-issued)."""
+        return list(self._current(member_id).certificates)
+
+    def tier(self, member_id: str) -> str:
+        member = self._current(member_id)
+        day = local_date(self.now or member.clock, self.tz)
+        return self.program.tiers.levels[tier_on(self.program.tiers, member.tiers, day)].id
+
+    def benefits(self, member_id: str, purchase_amount: Decimal | None = None) -> list[str]:
+        """SG-13, SM-12: the benefits the member's tier gives (some only above a purchase)."""
+        tier = self.tier(member_id)
+        out = []
+        for benefit in self.program.benefits:
+            if tier in benefit.tiers or (
+                tier in benefit.min_purchase_tiers
+                and benefit.min_purchase is not None
+                and purchase_amount is not None
+                and purchase_amount > benefit.min_purchase
+            ):
+                out.append(benefit.id)
+        return out
+
+    def iter_members(self) -> Iterator[str]:
+        return iter(self.members)
+
+    def today(self) -> date | None:
+        return None if self.now is None else local_date(self.now, self.tz)
+
+
+Handler = Callable[[Engine, Any], str | None]

@@ -1,0 +1,285 @@
+"""The input events of SPEC §7, parsed strictly: unknown fields, bad money, naive times and
+unknown types are rejected with the field and the reason.
+
+Each event knows its idempotency key (SPEC §2): order id for purchases, return id for returns,
+member and reference for actions, order and reward for redemptions. An exact repeat of a keyed
+event is a no-op; the same key with a different payload is rejected.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+)
+
+from loyalty.domain.errors import InvalidInput
+
+MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
+
+
+_MONEY_RE = re.compile(MONEY_PATTERN)
+MONEY_MESSAGE = "money must be a non-negative decimal string with at most 2 decimals"
+
+
+def _money(value: object) -> Decimal:
+    if isinstance(value, Decimal):
+        return value.quantize(Decimal("0.01"))
+    if not isinstance(value, str) or not _MONEY_RE.match(value):
+        raise ValueError(MONEY_MESSAGE)
+    return Decimal(value).quantize(Decimal("0.01"))
+
+
+Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(str, return_type=str)]
+Channel = Literal["online", "store", "popup", "outlet", "phone"]
+LineKind = Literal[
+    "merchandise",
+    "gift_card",
+    "voucher",
+    "promotional",
+    "exchange",
+    "service",
+    "delivery",
+    "dining",
+]
+Id = Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+
+
+class _Event(_Strict):
+    at: AwareDatetime
+
+    def key(self) -> tuple[str, ...] | None:
+        return None
+
+    def payload(self) -> str:
+        """Canonical payload for idempotency: the event without its time."""
+        return json.dumps(self.model_dump(mode="json", exclude={"at"}), sort_keys=True)
+
+
+class Line(_Strict):
+    sku: Id
+    amount: Money
+    kind: LineKind = "merchandise"
+    department: str | None = None
+    brand: str | None = None
+
+
+class Tender(_Strict):
+    type: Literal["card", "cash", "gift_card", "points", "certificate"]
+    amount: Money
+    code: str | None = None
+
+
+class Enroll(_Event):
+    type: Literal["enroll"]
+    member: Id
+    email: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    phone: str | None = None
+    address: str | None = None
+    country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
+    birth_month: Annotated[int, Field(ge=1, le=12)] | None = None
+    email_opt_in: bool = False
+    delivery: Literal["email", "mail"] = "email"
+    member_number: str | None = None
+
+    def key(self) -> tuple[str, ...]:
+        return ("enroll", self.member)
+
+
+class Purchase(_Event):
+    type: Literal["purchase"]
+    member: Id | None = None
+    order: Id
+    channel: Channel
+    lines: list[Line] = Field(min_length=1)
+    shipping: Money = Decimal("0.00")
+    tax: Money = Decimal("0.00")
+    tenders: list[Tender] = []
+
+    def key(self) -> tuple[str, ...]:
+        return ("purchase", self.order)
+
+
+class Shipment(_Event):
+    type: Literal["shipment"]
+    order: Id
+
+    def key(self) -> tuple[str, ...]:
+        return ("shipment", self.order)
+
+
+class ReturnLine(_Strict):
+    sku: Id
+    amount: Money
+
+
+class Return(_Event):
+    type: Literal["return"]
+    order: Id
+    lines: list[ReturnLine] = Field(min_length=1)
+    # ``return`` is a Python keyword: the field is ``return_id``, spelled "return" in JSON.
+    return_id: Id = Field(alias="return")
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    def key(self) -> tuple[str, ...]:
+        return ("return", self.return_id)
+
+
+class ActionEvent(_Event):
+    type: Literal["action"]
+    member: Id
+    action: Id
+    ref: Id
+
+    def key(self) -> tuple[str, ...]:
+        return ("action", self.member, self.action, self.ref)
+
+
+class Redeem(_Event):
+    type: Literal["redeem"]
+    member: Id
+    reward: Id | None = None
+    blocks: Annotated[int, Field(gt=0)] | None = None
+    order: Id
+    subtotal: Money
+
+    def key(self) -> tuple[str, ...]:
+        return ("redeem", self.order, self.reward or "blocks")
+
+
+class Release(_Event):
+    type: Literal["release"]
+    member: Id
+    order: Id
+
+    def key(self) -> tuple[str, ...]:
+        return ("release", self.order)
+
+
+class RetroCredit(_Event):
+    type: Literal["retro_credit"]
+    member: Id
+    order: Id
+
+    def key(self) -> tuple[str, ...]:
+        return ("retro_credit", self.order)
+
+
+class Adjust(_Event):
+    type: Literal["adjust"]
+    member: Id
+    points: int
+    reason: Annotated[str, Field(min_length=1)]
+
+
+class Campaign(_Event):
+    type: Literal["campaign"]
+    id: Id
+    starts: AwareDatetime
+    ends: AwareDatetime
+    multiplier: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")] | None = None
+    bonus_points: Annotated[int, Field(ge=0)] | None = None
+    min_spend: Money | None = None
+    channels: list[Channel] | None = None
+    combinable: bool = False
+
+    def key(self) -> tuple[str, ...]:
+        return ("campaign", self.id)
+
+
+class Tick(_Event):
+    type: Literal["tick"]
+
+
+Event = Annotated[
+    Enroll
+    | Purchase
+    | Shipment
+    | Return
+    | ActionEvent
+    | Redeem
+    | Release
+    | RetroCredit
+    | Adjust
+    | Campaign
+    | Tick,
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+EVENT_TYPES = [
+    "enroll",
+    "purchase",
+    "shipment",
+    "return",
+    "action",
+    "redeem",
+    "release",
+    "retro_credit",
+    "adjust",
+    "campaign",
+    "tick",
+]
+
+
+def _explain(exc: ValidationError) -> InvalidInput:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    if loc and loc[0] in EVENT_TYPES:
+        loc = loc[1:]
+    where = ".".join(loc) or None
+    kind = err["type"]
+    if kind == "union_tag_invalid":
+        return InvalidInput(f"unknown event type; expected one of {', '.join(EVENT_TYPES)}", "type")
+    if kind == "union_tag_not_found":
+        return InvalidInput("missing event type", "type")
+    if kind == "extra_forbidden":
+        return InvalidInput("unknown field", where)
+    if kind == "missing":
+        return InvalidInput("required field is missing", where)
+    if kind == "value_error" and MONEY_MESSAGE in err["msg"]:
+        return InvalidInput(MONEY_MESSAGE, where)
+    if kind == "timezone_aware":
+        return InvalidInput("time must be ISO-8601 with a UTC offset", where)
+    if kind.startswith("datetime"):
+        return InvalidInput(f"not a valid ISO-8601 time ({err['msg']})", where)
+    return InvalidInput(err["msg"], where)
+
+
+def parse_event(data: str | bytes | dict[str, Any]) -> Event:
+    """Parse one event from a JSON line or a dict; raise ``InvalidInput`` with field and reason."""
+    try:
+        if isinstance(data, dict):
+            event = _ADAPTER.validate_python(data)
+        else:
+            event = _ADAPTER.validate_json(data)
+    except ValidationError as exc:
+        if any(e["type"] == "json_invalid" for e in exc.errors()):
+            raise InvalidInput(f"malformed JSON: {exc.errors()[0]['msg']}") from None
+        raise _explain(exc) from None
+    if isinstance(event, Campaign) and event.ends <= event.starts:
+        raise InvalidInput("ends must be after starts", "ends")
+    if isinstance(event, Redeem) and (event.reward is None) == (event.blocks is None):
+        raise InvalidInput("give exactly one of reward or blocks", "reward")
+    return event
+
+
+def event_time(event: Event) -> datetime:
+    return event.at

@@ -1,0 +1,584 @@
+"""One handler per input type (SPEC §7). Each validates everything first and only then changes
+state, so that a rejection (an exception) leaves nothing half done.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import datetime
+from decimal import Decimal
+from math import ceil
+from typing import TYPE_CHECKING, Any
+
+from loyalty.domain import numbers
+from loyalty.domain.calendar import local_date
+from loyalty.domain.earning import CampaignRule, earn, line_eligible, qualifying_amount, reearn
+from loyalty.domain.errors import (
+    Conflict,
+    InsufficientPoints,
+    InvalidInput,
+    NotAllowed,
+    UnknownReference,
+)
+from loyalty.domain.events import (
+    ActionEvent,
+    Adjust,
+    Campaign,
+    Enroll,
+    Purchase,
+    Redeem,
+    Release,
+    RetroCredit,
+    Return,
+    Shipment,
+    Tick,
+)
+from loyalty.domain.ledger import Lot
+from loyalty.domain.lifecycle import available_at, expires_at
+from loyalty.domain.member import Member, Notification, Order, OrderLine
+from loyalty.domain.money import ZERO, floor_points
+from loyalty.domain.tiers import add_spend, remove_spend, tier_on
+from loyalty.programs.schema import Program
+
+if TYPE_CHECKING:
+    from loyalty.domain.engine import Engine
+
+
+def normal_phone(phone: str) -> str:
+    return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+
+
+def _suspended(program: Program, member: Member) -> bool:
+    return program.negative_balance == "suspend" and member.wallet.available < 0
+
+
+# -- enroll (SK-1, SG-1, SM-1, SM-2) -------------------------------------------------------------
+def enroll(engine: Engine, e: Enroll) -> str | None:
+    program = engine.program_at(e.at)
+    if e.member in engine.members or e.member in engine.aliases:
+        raise Conflict(f"member {e.member} is already enrolled", "member")
+    missing = [f for f in program.enrollment.required_fields if getattr(e, f) in (None, "")]
+    if missing:
+        raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])
+    email = e.email.strip().lower() if e.email else None
+    phone = normal_phone(e.phone) if e.phone else None
+    target: str | None = None
+    if e.member_number is not None:
+        if not numbers.is_valid(e.member_number):
+            raise InvalidInput("not a valid member number (check digit)", "member_number")
+        target = engine.by_number.get(e.member_number)
+        if target is None:
+            raise UnknownReference(f"no member has number {e.member_number}", "member_number")
+    if email and program.enrollment.unique_email and engine.by_email.get(email, target) != target:
+        raise Conflict("a member with this email already exists (one per person)", "email")
+    if phone and program.enrollment.unique_phone and engine.by_phone.get(phone, target) != target:
+        raise Conflict("a member with this phone already exists (one per person)", "phone")
+    fields = {
+        k: getattr(e, k)
+        for k in ("email", "first_name", "last_name", "phone", "address", "country", "birth_month")
+        if getattr(e, k) is not None
+    }
+    if target is not None:  # SM-2: link an online registration to a boutique number
+        member = engine.member_at(target, e.at)
+        member.profile.update(fields, email_opt_in=e.email_opt_in, delivery=e.delivery)
+        engine.aliases[e.member] = target
+        _register_contacts(engine, target, email, phone)
+        return f"linked to member {target} ({member.number})"
+    excluded = e.country is not None and e.country in program.enrollment.excluded_countries
+    engine.member_seq += 1
+    member = Member(
+        id=e.member,
+        number=numbers.member_number(program.enrollment.member_number_prefix, engine.member_seq),
+        status="not_enrolled" if excluded else "active",
+        profile={**fields, "email_opt_in": e.email_opt_in, "delivery": e.delivery},
+        enrolled_at=e.at,
+        clock=e.at,
+    )
+    engine.add_member(member)
+    _register_contacts(engine, member.id, email, phone)
+    if excluded:
+        member.notifications.append(
+            Notification(e.at, "not_enrolled", {"reason": program.enrollment.excluded_reason})
+        )
+        return f"not enrolled: {program.enrollment.excluded_reason}"
+    if program.enrollment.signup_points:
+        member.wallet.credit(
+            e.at,
+            "signup",
+            program.enrollment.signup_points,
+            "signup",
+            earned_at=e.at,
+            available_at=e.at,
+            expires_at=expires_at(program.expiry, e.at, engine.tz),
+        )
+    from loyalty.domain.jobs import birthday_gift
+
+    birthday_gift(program, member, e.at, engine.tz, engine.issue_certificate)
+    return f"member number {member.number}"
+
+
+def _register_contacts(
+    engine: Engine, member_id: str, email: str | None, phone: str | None
+) -> None:
+    if email:
+        engine.by_email[email] = member_id
+    if phone:
+        engine.by_phone[phone] = member_id
+
+
+# -- purchase (SK-4..7, SG-3..5, SM-4..6, SM-9) ---------------------------------------------------
+def _check_certificates(engine: Engine, e: Purchase, member: Member | None) -> list[Any]:
+    certs = []
+    seen: set[str] = set()
+    for i, tender in enumerate(e.tenders):
+        if tender.type != "certificate":
+            continue
+        field = f"tenders.{i}.code"
+        if not tender.code:
+            raise InvalidInput("a certificate tender needs its code", field)
+        if tender.code in seen:
+            raise Conflict(f"certificate {tender.code} appears twice in the order", field)
+        seen.add(tender.code)
+        owner = engine.codes.get(tender.code)
+        if owner is None:
+            raise UnknownReference(f"unknown certificate code {tender.code}", field)
+        if member is None or owner != member.id:
+            raise NotAllowed(f"certificate {tender.code} belongs to another member", field)
+        cert = next(c for c in member.certificates if c.code == tender.code)
+        if cert.redeemed_at is not None:
+            raise Conflict(
+                f"certificate {cert.code} was already redeemed (order {cert.redeemed_order})", field
+            )
+        if local_date(e.at, engine.tz) > cert.expires_on:
+            raise NotAllowed(f"certificate {cert.code} expired on {cert.expires_on}", field)
+        if cert.amount is not None and tender.amount > cert.amount:
+            raise InvalidInput(f"tender exceeds the certificate's value {cert.amount}", field)
+        if cert.kind == "birthday_gift" and not any(ln.kind == "merchandise" for ln in e.lines):
+            raise NotAllowed("the birthday gift needs a purchase of at least one item", field)
+        certs.append(cert)
+    return certs
+
+
+def purchase(engine: Engine, e: Purchase) -> str | None:
+    if e.order in engine.orders:
+        raise Conflict(f"order {e.order} was already recorded", "order")
+    program = engine.program_at(e.at)
+    member = engine.member_at(e.member, e.at) if e.member is not None else None
+    certs = _check_certificates(engine, e, member)
+    rules = program.earning
+    lines = [
+        OrderLine(ln.sku, ln.amount, line_eligible(rules, ln.kind, ln.department, ln.brand))
+        for ln in e.lines
+    ]
+    order = Order(
+        order=e.order,
+        member=member.id if member else None,
+        at=e.at,
+        day=local_date(e.at, engine.tz),
+        channel=e.channel,
+        lines=lines,
+        non_earning=sum(
+            (t.amount for t in e.tenders if t.type in rules.non_earning_tenders), start=ZERO
+        ),
+        points_tender=sum((t.amount for t in e.tenders if t.type == "points"), start=ZERO),
+        eligible_total=sum((ln.amount for ln in lines if ln.eligible), start=ZERO),
+    )
+    engine.orders[e.order] = order.member
+    if member is None:
+        engine.anonymous[e.order] = order
+        return "no member: the purchase earns nothing"
+    member.orders[e.order] = order
+    for cert in certs:
+        cert.redeemed_at, cert.redeemed_order = e.at, e.order
+    if not member.enrolled:
+        return "member is not enrolled: the purchase earns nothing"
+    if e.channel not in rules.channels:
+        return f"purchases on channel {e.channel} earn no points"
+    credit_order(engine, program, member, order, e.at)
+    return None
+
+
+def credit_order(
+    engine: Engine, program: Program, member: Member, order: Order, at: datetime
+) -> None:
+    """Earn the order's points at the tier as it stood before it; then count its spend."""
+    rules = program.tiers
+    today = local_date(at, engine.tz)
+    before = tier_on(rules, member.tiers, today)
+    qualifying = qualifying_amount(order.eligible_remaining(), order.non_earning)
+    rate = rules.levels[before].rate
+    earned = earn(program.earning, qualifying, rate, engine.campaigns, order.at, order.channel)
+    order.earns, order.qualifying, order.tier, order.rate = True, qualifying, before, rate
+    order.campaigns, order.earn_points, order.bonus_points = (
+        earned.campaigns,
+        earned.earn,
+        earned.bonus,
+    )
+    waits = order.channel in program.pending.from_shipment_channels and order.shipped_at is None
+    start = at if order.shipped_at is None else max(at, order.shipped_at)
+    ready = None if waits else available_at(program.pending, start, engine.tz)
+    expires = expires_at(program.expiry, order.at, engine.tz)
+    ref = f"order:{order.order}"
+    wallet = member.wallet
+    if earned.earn:
+        order.lots.append(
+            wallet.credit(
+                at,
+                "earn",
+                earned.earn,
+                ref,
+                earned_at=order.at,
+                available_at=ready,
+                expires_at=expires,
+            )
+        )
+    if earned.bonus:
+        note = ",".join(c.id for c in earned.campaigns if c.bonus_points)
+        order.lots.append(
+            wallet.credit(
+                at,
+                "bonus",
+                earned.bonus,
+                ref,
+                earned_at=order.at,
+                available_at=ready,
+                expires_at=expires,
+                note=note,
+            )
+        )
+    add_spend(rules, member.tiers, order.day, order.order, qualifying)
+    after = tier_on(rules, member.tiers, today)
+    if after > before and rules.notify_upgrade:
+        member.notifications.append(
+            Notification(
+                at,
+                "tier_upgrade",
+                {
+                    "from": rules.levels[before].id,
+                    "to": rules.levels[after].id,
+                    "order": order.order,
+                },
+            )
+        )
+
+
+# -- shipment (SM-6) -----------------------------------------------------------------------------
+def shipment(engine: Engine, e: Shipment) -> str | None:
+    if e.order not in engine.orders:
+        raise UnknownReference(f"unknown order {e.order}", "order")
+    owner = engine.orders[e.order]
+    if owner is None:
+        engine.anonymous[e.order].shipped_at = e.at
+        return None
+    member = engine.member_at(owner, e.at)
+    order = member.orders[e.order]
+    order.shipped_at = e.at
+    program = engine.program_at(e.at)
+    for lot in order.lots:
+        if lot.available_at is None and not lot.matured:
+            lot.available_at = available_at(program.pending, e.at, engine.tz)
+            if lot.available_at <= e.at:
+                member.wallet.mature(lot)
+    return None
+
+
+# -- return (§2, SK-12, SG-6, SG-7, SG-8, SM-10) --------------------------------------------------
+def _match_lines(e: Return, order: Order) -> list[OrderLine]:
+    chosen: list[OrderLine] = []
+    for i, rl in enumerate(e.lines):
+        same_sku = [ln for ln in order.lines if ln.sku == rl.sku]
+        if not same_sku:
+            raise UnknownReference(f"line {rl.sku} is not in order {order.order}", f"lines.{i}.sku")
+        same = [ln for ln in same_sku if ln.amount == rl.amount]
+        if not same:
+            raise InvalidInput(
+                f"amount {rl.amount} does not match line {rl.sku} of order {order.order}",
+                f"lines.{i}.amount",
+            )
+        free = [ln for ln in same if not ln.returned and ln not in chosen]
+        if not free:
+            raise Conflict(
+                f"line {rl.sku} of order {order.order} was already returned", f"lines.{i}.sku"
+            )
+        chosen.append(free[0])
+    return chosen
+
+
+def return_(engine: Engine, e: Return) -> str | None:
+    owner = engine.orders.get(e.order)
+    if e.order not in engine.orders:
+        raise UnknownReference(f"unknown order {e.order}", "order")
+    order = engine.anonymous[e.order] if owner is None else engine._member(owner).orders[e.order]
+    if order.released:
+        raise NotAllowed(
+            f"the points of order {e.order} were released early; it can no longer be returned",
+            "order",
+        )
+    chosen = _match_lines(e, order)
+    member = engine.member_at(owner, e.at) if owner is not None else None
+    for line in chosen:
+        line.returned = True
+    if member is None or not order.earns:
+        return None
+    program = engine.program_at(e.at)
+    ref = f"return:{e.return_id}"
+    qualifying = qualifying_amount(order.eligible_remaining(), order.non_earning)
+    earning = engine.program_at(order.at).earning
+    again = reearn(earning, qualifying, order.rate, order.campaigns, order.at, order.channel)
+    delta = order.earn_points + order.bonus_points - again.earn - again.bonus
+    spend_delta = order.qualifying - qualifying
+    order.earn_points, order.bonus_points, order.qualifying = again.earn, again.bonus, qualifying
+    if delta > 0:
+        reverse(engine, program, member, e.at, delta, ref, order.lots)
+    if spend_delta > 0 and remove_spend(
+        program.tiers, member.tiers, order.day, order.order, spend_delta
+    ):
+        claw_back(engine, program, member, e.at, order.day.year, ref)
+    blocks = program.blocks
+    returned = sum((ln.amount for ln in chosen if ln.eligible), start=ZERO)
+    if blocks and order.points_tender > 0 and order.eligible_total > 0 and returned > 0:
+        share = order.points_tender * returned / order.eligible_total
+        points = floor_points(share * blocks.block_points / blocks.block_value)
+        if points > 0:  # SG-8
+            member.wallet.credit(
+                e.at,
+                "reinstate",
+                points,
+                ref,
+                earned_at=e.at,
+                available_at=available_at(program.pending, e.at, engine.tz),
+                expires_at=expires_at(program.expiry, e.at, engine.tz),
+            )
+    return None
+
+
+def reverse(
+    engine: Engine,
+    program: Program,
+    member: Member,
+    at: datetime,
+    points: int,
+    ref: str,
+    first: list[Lot],
+) -> None:
+    """Take back ``points``: the causing lots first, then other available lots, then (SM-10) the
+    unissued reward balance in whole steps, then debt."""
+    wallet = member.wallet
+    missing = wallet.take(points, first)
+    rule = program.conversion
+    if missing and rule is not None and member.reward_balance >= rule.step_value:
+        steps = min(ceil(missing / rule.step_points), int(member.reward_balance / rule.step_value))
+        member.reward_balance -= steps * rule.step_value
+        lot = wallet.credit(
+            at,
+            "convert",
+            steps * rule.step_points,
+            ref,
+            earned_at=at,
+            available_at=at,
+            expires_at=expires_at(program.expiry, at, engine.tz),
+            note="reward balance reduced",
+        )
+        missing = wallet.take(missing, [lot])
+    wallet.debt += missing
+    wallet.record(at, "reverse", -points, ref)
+    member.reversed_points += points
+
+
+def claw_back(
+    engine: Engine, program: Program, member: Member, at: datetime, year: int, ref: str
+) -> None:
+    """SG-7: a reversed upgrade deducts the multiplier points of the purchases made at the higher
+    tier: what they earned beyond what the tier the member falls back to would have given."""
+    rules = program.tiers
+    state = member.tiers
+    for order in member.orders.values():
+        y = order.day.year
+        if not order.earns or y not in (year, year + 1):
+            continue
+        fallback = max(state.year_base.get(y, 0), state.year_peak.get(y, 0))
+        if order.tier <= fallback:
+            continue
+        rate = rules.levels[fallback].rate
+        earning = engine.program_at(order.at).earning
+        again = reearn(earning, order.qualifying, rate, order.campaigns, order.at, order.channel)
+        delta = order.earn_points + order.bonus_points - again.earn - again.bonus
+        order.tier, order.rate = fallback, rate
+        order.earn_points, order.bonus_points = again.earn, again.bonus
+        if delta > 0:
+            reverse(engine, program, member, at, delta, f"tier-reversal:{order.order}", order.lots)
+
+
+# -- actions (SK-8) ------------------------------------------------------------------------------
+def action(engine: Engine, e: ActionEvent) -> str | None:
+    program = engine.program_at(e.at)
+    rule = next((a for a in program.actions if a.id == e.action), None)
+    if rule is None:
+        known = ", ".join(a.id for a in program.actions) or "none"
+        raise UnknownReference(f"unknown action {e.action} (known: {known})", "action")
+    member = engine.member_at(e.member, e.at)
+    if rule.limit == "once" and e.action in member.actions_done:
+        raise Conflict(f"action {e.action} was already rewarded for this member", "action")
+    if not member.enrolled:
+        return "member is not enrolled: earns nothing"
+    member.actions_done.add(e.action)
+    member.wallet.credit(
+        e.at,
+        "action",
+        rule.points,
+        f"action:{e.action}:{e.ref}",
+        earned_at=e.at,
+        available_at=e.at,
+        expires_at=expires_at(program.expiry, e.at, engine.tz),
+    )
+    return None
+
+
+# -- redeem (SK-10, SG-9, SG-11) -----------------------------------------------------------------
+def redeem(engine: Engine, e: Redeem) -> str | None:
+    program = engine.program_at(e.at)
+    member = engine.member_at(e.member, e.at)
+    if not member.enrolled:
+        raise NotAllowed("member is not enrolled", "member")
+    if _suspended(program, member):
+        raise NotAllowed(
+            f"member is suspended until its negative balance ({member.wallet.available}) is "
+            "settled",
+            "member",
+        )
+    field = "reward"
+    if e.reward is not None:
+        reward = next((r for r in program.rewards if r.id == e.reward), None)
+        if reward is None:
+            raise UnknownReference(f"unknown reward {e.reward}", "reward")
+        tiers = program.tiers
+        if reward.min_tier is not None:
+            today = local_date(e.at, engine.tz)
+            if tier_on(tiers, member.tiers, today) < program.tier_index(reward.min_tier):
+                raise NotAllowed(
+                    f"reward {reward.id} needs tier {reward.min_tier} or higher", field
+                )
+        if reward.needs_item and e.subtotal <= 0:
+            raise NotAllowed(f"reward {reward.id} needs at least one purchased item", "subtotal")
+        cost, value = reward.cost, reward.value
+    else:
+        field = "blocks"
+        if program.blocks is None:
+            raise NotAllowed("this program has no block redemption", field)
+        assert e.blocks is not None
+        cost = e.blocks * program.blocks.block_points
+        value = e.blocks * program.blocks.block_value
+    if value > e.subtotal:
+        raise InvalidInput(f"redemption worth {value} exceeds the subtotal {e.subtotal}", field)
+    available = member.wallet.available
+    if available < cost:
+        raise InsufficientPoints(f"{cost} points needed, {max(available, 0)} available", field)
+    member.wallet.debit(
+        e.at, "redeem", cost, f"redeem:{e.order}:{e.reward or e.blocks}", note=f"worth {value}"
+    )
+    return None
+
+
+# -- release (SG-6) ------------------------------------------------------------------------------
+def release(engine: Engine, e: Release) -> str | None:
+    program = engine.program_at(e.at)
+    if not program.pending.early_release:
+        raise NotAllowed("early release is not offered by this program", "order")
+    member = engine.member_at(e.member, e.at)
+    order = member.orders.get(e.order)
+    if order is None:
+        raise UnknownReference(f"member {e.member} has no order {e.order}", "order")
+    if _suspended(program, member):
+        raise NotAllowed("member is suspended: early release is refused", "member")
+    pending = [lot for lot in order.lots if not lot.matured and lot.remaining > 0]
+    if not pending:
+        raise Conflict(f"order {e.order} has no pending points to release", "order")
+    for lot in pending:
+        lot.available_at = e.at
+        member.wallet.mature(lot)
+    order.released = True
+    return "released early: the order can no longer be returned"
+
+
+# -- retro-credit (§2, SG-5, SM-5) ----------------------------------------------------------------
+def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
+    program = engine.program_at(e.at)
+    if not program.earning.retro_credit:
+        raise NotAllowed(program.earning.retro_credit_refusal, "order")
+    if e.order not in engine.orders:
+        raise UnknownReference(f"unknown order {e.order}", "order")
+    if engine.orders[e.order] is not None:
+        raise Conflict(f"order {e.order} is already credited to a member", "order")
+    order = engine.anonymous[e.order]
+    member = engine.member_at(e.member, e.at)
+    if not member.enrolled:
+        raise NotAllowed("member is not enrolled: nothing to credit", "member")
+    if order.at < member.enrolled_at:
+        raise NotAllowed("the purchase is older than the member's enrollment", "order")
+    if order.channel not in program.earning.channels:
+        raise NotAllowed(f"purchases on channel {order.channel} earn no points", "order")
+    del engine.anonymous[e.order]
+    engine.orders[e.order] = member.id
+    order.member, order.credited_at = member.id, e.at
+    member.orders[e.order] = order
+    credit_order(engine, program, member, order, e.at)
+    return None
+
+
+# -- adjust, campaign, tick ----------------------------------------------------------------------
+def adjust(engine: Engine, e: Adjust) -> str | None:
+    if e.points == 0:
+        raise InvalidInput("points must not be zero", "points")
+    program = engine.program_at(e.at)
+    member = engine.member_at(e.member, e.at)
+    ref = f"adjust:{e.reason}"
+    if e.points > 0:
+        member.wallet.credit(
+            e.at,
+            "adjust",
+            e.points,
+            ref,
+            earned_at=e.at,
+            available_at=e.at,
+            expires_at=expires_at(program.expiry, e.at, engine.tz),
+        )
+    else:
+        member.wallet.debit(e.at, "adjust", -e.points, ref)
+    return None
+
+
+def campaign(engine: Engine, e: Campaign) -> str | None:
+    if e.multiplier is None and not e.bonus_points:
+        raise InvalidInput("a campaign needs a multiplier or bonus_points", "multiplier")
+    engine.campaigns.append(
+        CampaignRule(
+            id=e.id,
+            starts=e.starts,
+            ends=e.ends,
+            multiplier=Decimal(e.multiplier) if e.multiplier is not None else None,
+            bonus_points=e.bonus_points or 0,
+            min_spend=e.min_spend,
+            channels=tuple(e.channels) if e.channels is not None else None,
+            combinable=e.combinable,
+        )
+    )
+    return None
+
+
+def tick(engine: Engine, e: Tick) -> str | None:
+    return None
+
+
+HANDLERS: dict[str, Callable[[Engine, Any], str | None]] = {
+    "enroll": enroll,
+    "purchase": purchase,
+    "shipment": shipment,
+    "return": return_,
+    "action": action,
+    "redeem": redeem,
+    "release": release,
+    "retro_credit": retro_credit,
+    "adjust": adjust,
+    "campaign": campaign,
+    "tick": tick,
+}

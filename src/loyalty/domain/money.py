@@ -1,0 +1,34 @@
+"""Money is ``Decimal``, never float; points are ``int``.
+
+Rounding of a qualifying amount to whole currency units is a program setting:
+``floor`` ($57.99 -> 57, Soko and SOGO) or ``half_up`` ($42.50 -> 43, $42.49 -> 42, Soma SM-4).
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
+from typing import Literal
+
+Rounding = Literal["floor", "half_up"]
+
+ZERO = Decimal("0.00")
+CENT = Decimal("0.01")
+UNIT = Decimal("1")
+
+
+def D(value: str | int | Decimal) -> Decimal:
+    """The one money constructor: exact, two decimals."""
+    return Decimal(value).quantize(CENT)
+
+
+def whole_units(amount: Decimal, rounding: Rounding) -> int:
+    mode = ROUND_FLOOR if rounding == "floor" else ROUND_HALF_UP
+    return int(amount.quantize(UNIT, rounding=mode))
+
+
+def floor_points(value: Decimal) -> int:
+    return int(value.to_integral_value(rounding=ROUND_FLOOR))
+
+
+def fmt(amount: Decimal) -> str:
+    return str(amount.quantize(CENT))

@@ -1,0 +1,138 @@
+"""Tiers from qualifying spend (SK-2, SK-3, SK-12, SG-2, SG-3, SG-7, SM-3).
+
+``trailing_days`` (Soko): each purchase after which the spend of the trailing 365 days (that day
+included) reaches a threshold (re-)earns that tier through the same date a year later. Example:
+VIP earned 2020-01-02 is kept through 2021-01-02. The tier is the highest still valid.
+
+``calendar_year`` (SOGO, Soma): an upgrade by the spend of year Y holds for the rest of Y and all of
+Y+1; on 1 January of Y+1 the base tier becomes the one Y's spend supports. Tier at a moment of year
+Y = max(base of Y, highest tier reached by Y's spend). On a refund, ``reverse`` (SG-7) lowers the
+reached tier to what the year's remaining spend supports; ``keep`` (SM-3, SK-12) never lowers it
+within the year.
+
+A purchase earns at the tier as it stood before it; the tier changes after it (SG-3).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from decimal import Decimal
+
+from loyalty.domain.calendar import add_years
+from loyalty.domain.money import ZERO
+from loyalty.programs.schema import Tiers
+
+
+@dataclass(slots=True)
+class TierState:
+    # trailing window: (local day, order) -> current spend of that purchase
+    spend_by_day: list[tuple[date, str]] = field(default_factory=list)
+    order_spend: dict[str, Decimal] = field(default_factory=dict)
+    status_until: dict[int, date] = field(default_factory=dict)
+    # calendar year
+    year_spend: dict[int, Decimal] = field(default_factory=dict)
+    year_peak: dict[int, int] = field(default_factory=dict)
+    year_base: dict[int, int] = field(default_factory=dict)
+
+    def copy(self) -> TierState:
+        return TierState(
+            list(self.spend_by_day),
+            dict(self.order_spend),
+            dict(self.status_until),
+            dict(self.year_spend),
+            dict(self.year_peak),
+            dict(self.year_base),
+        )
+
+
+def supported(rules: Tiers, spend: Decimal) -> int:
+    """Index of the highest tier whose threshold ``spend`` reaches."""
+    best = 0
+    for i, tier in enumerate(rules.levels):
+        if spend >= tier.threshold:
+            best = i
+    return best
+
+
+def trailing_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
+    start = day - timedelta(days=rules.trailing_days - 1)
+    return sum(
+        (state.order_spend[o] for d, o in state.spend_by_day if start <= d <= day), start=ZERO
+    )
+
+
+def tier_on(rules: Tiers, state: TierState, day: date) -> int:
+    if rules.window == "trailing_days":
+        best = 0
+        for index, until in state.status_until.items():
+            if until >= day and index > best:
+                best = index
+        return best
+    year = day.year
+    return max(state.year_base.get(year, 0), state.year_peak.get(year, 0))
+
+
+def valid_until(rules: Tiers, state: TierState, day: date) -> date | None:
+    tier = tier_on(rules, state, day)
+    if tier == 0:
+        return None
+    if rules.window == "trailing_days":
+        return state.status_until[tier]
+    year = day.year
+    if state.year_peak.get(year, 0) == tier:
+        return date(year + 1 + rules.status_years - 1, 12, 31)
+    return date(year + rules.status_years - 1, 12, 31)
+
+
+def period_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
+    if rules.window == "trailing_days":
+        return trailing_spend(rules, state, day)
+    return state.year_spend.get(day.year, ZERO)
+
+
+def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> None:
+    """Credit a purchase's qualifying amount, dated ``day``; (re-)earn tiers."""
+    if rules.window == "trailing_days":
+        state.order_spend[order] = amount
+        state.spend_by_day.append((day, order))
+        if state.spend_by_day and state.spend_by_day[-1][0] < state.spend_by_day[0][0]:
+            state.spend_by_day.sort()
+        total = trailing_spend(rules, state, day)
+        until = add_years(day, rules.status_years)
+        for index in range(1, supported(rules, total) + 1):
+            if state.status_until.get(index, date.min) < until:
+                state.status_until[index] = until
+        return
+    year = day.year
+    state.year_spend[year] = state.year_spend.get(year, ZERO) + amount
+    reached = supported(rules, state.year_spend[year])
+    if reached > state.year_peak.get(year, 0):
+        state.year_peak[year] = reached
+
+
+def remove_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> bool:
+    """A refund reduces the spend of the original purchase's period. Returns whether a tier was
+    reversed (only with ``on_refund = "reverse"``)."""
+    if rules.window == "trailing_days":
+        state.order_spend[order] = state.order_spend.get(order, ZERO) - amount
+        return False
+    year = day.year
+    state.year_spend[year] = state.year_spend.get(year, ZERO) - amount
+    if rules.on_refund != "reverse":
+        return False
+    now_supported = supported(rules, state.year_spend[year])
+    reversed_ = False
+    if state.year_peak.get(year, 0) > now_supported:
+        state.year_peak[year] = now_supported
+        reversed_ = True
+    if year + 1 in state.year_base and state.year_base[year + 1] > now_supported:
+        state.year_base[year + 1] = now_supported
+        reversed_ = True
+    return reversed_
+
+
+def requalify(rules: Tiers, state: TierState, year: int) -> None:
+    """1 January of ``year``: the base tier is the one the previous year's spend supports."""
+    if rules.window == "calendar_year":
+        state.year_base[year] = supported(rules, state.year_spend.get(year - 1, ZERO))

@@ -1,0 +1,1 @@
+"""Use cases over the engine: replay, demo histories."""

@@ -1,0 +1,46 @@
+"""Replay (SPEC §6): run a file of timestamped inputs through a fresh in-memory engine and report
+the final state of every member and every rejected line (1-based) with its reason."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from loyalty.domain.engine import Engine
+from loyalty.programs.loader import load_program
+from loyalty.programs.schema import Program
+
+
+@dataclass
+class ReplayResult:
+    engine: Engine
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+    accepted: int = 0
+
+    def output(self) -> dict[str, Any]:
+        return {"members": self.engine.summaries(), "rejected": self.rejected}
+
+
+def replay_lines(program: Program | str, lines: Iterable[str | bytes]) -> ReplayResult:
+    engine = Engine(program if isinstance(program, Program) else load_program(program))
+    result = ReplayResult(engine)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        outcome = engine.apply(line)
+        if outcome.accepted:
+            result.accepted += 1
+        else:
+            result.rejected.append({"line": number, "error": str(outcome.error)})
+    return result
+
+
+def replay_text(program: Program | str, text: str) -> dict[str, Any]:
+    return replay_lines(program, text.splitlines()).output()
+
+
+def replay_file(program: Program | str, path: str | Path) -> ReplayResult:
+    with open(path, "rb") as handle:
+        return replay_lines(program, handle)
