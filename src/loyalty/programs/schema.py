@@ -58,6 +58,8 @@ class Tiers(Model):
         for lower, higher in zip(self.levels, self.levels[1:], strict=False):
             if higher.threshold <= lower.threshold:
                 raise ValueError("tier thresholds must increase")
+        if self.on_refund == "reverse" and self.window != "calendar_year":
+            raise ValueError("on_refund = 'reverse' is supported with calendar_year tiers only")
         ids = [t.id for t in self.levels]
         if len(set(ids)) != len(ids):
             raise ValueError("tier ids must be unique")
