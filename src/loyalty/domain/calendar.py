@@ -34,22 +34,26 @@ def end_of_day(day: date, tz: ZoneInfo) -> datetime:
     return start_of_day(day + timedelta(days=1), tz)
 
 
+@lru_cache(maxsize=65536)
 def add_years(day: date, years: int) -> date:
     """Same date N years later; 29 February becomes 28 February."""
     return day + relativedelta(years=years)
 
 
+@lru_cache(maxsize=65536)
 def month_end(day: date, months_after: int = 0) -> date:
     """Last day of the month ``months_after`` months after ``day``'s month."""
     first = day.replace(day=1) + relativedelta(months=months_after + 1)
     return first - timedelta(days=1)
 
 
+def first_of_next_month(day: date) -> date:
+    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+
+
 def next_month_start(at: datetime, tz: ZoneInfo) -> datetime:
     """The first local midnight of a month strictly after ``at``."""
-    day = local_date(at, tz)
-    first = day.replace(day=1) + relativedelta(months=1)
-    return start_of_day(first, tz)
+    return start_of_day(first_of_next_month(local_date(at, tz)), tz)
 
 
 @lru_cache(maxsize=16)
@@ -67,14 +71,20 @@ def is_business_day(day: date, country: str | None) -> bool:
     return day not in _holiday_calendar(country)  # type: ignore[operator]
 
 
-def add_business_days(at: datetime, days: int, country: str | None, tz: ZoneInfo) -> datetime:
-    local = at.astimezone(tz)
-    day = local.date()
+@lru_cache(maxsize=65536)
+def business_day_after(day: date, days: int, country: str | None) -> date:
+    """The ``days``-th business day after ``day``."""
     counted = 0
     while counted < days:
         day += timedelta(days=1)
         if is_business_day(day, country):
             counted += 1
+    return day
+
+
+def add_business_days(at: datetime, days: int, country: str | None, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    day = business_day_after(local.date(), days, country)
     return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
 
 
