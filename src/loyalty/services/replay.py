@@ -3,6 +3,7 @@ the final state of every member and every rejected line (1-based) with its reaso
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,17 +24,28 @@ class ReplayResult:
         return {"members": self.engine.summaries(), "rejected": self.rejected}
 
 
+FREEZE_EVERY = 1_000
+
+
 def replay_lines(program: Program | str, lines: Iterable[str | bytes]) -> ReplayResult:
+    """Apply ``lines`` in order. The engine's state only grows during a replay, so the objects
+    already made are moved out of the cyclic garbage collector's sight every ``FREEZE_EVERY``
+    lines (``gc.freeze``); without it, collections rescan the whole state (~35% of the time)."""
     engine = Engine(program if isinstance(program, Program) else load_program(program))
     result = ReplayResult(engine)
-    for number, line in enumerate(lines, start=1):
-        if not line.strip():
-            continue
-        outcome = engine.apply(line)
-        if outcome.accepted:
-            result.accepted += 1
-        else:
-            result.rejected.append({"line": number, "error": str(outcome.error)})
+    try:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            outcome = engine.apply(line)
+            if outcome.accepted:
+                result.accepted += 1
+            else:
+                result.rejected.append({"line": number, "error": str(outcome.error)})
+            if number % FREEZE_EVERY == 0:
+                gc.freeze()
+    finally:
+        gc.unfreeze()
     return result
 
 
