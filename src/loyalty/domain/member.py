@@ -94,7 +94,7 @@ class Member:
             len(w.entries),
             w.debt,
             w.next_lot,
-            self.tiers.copy(),
+            dict(self.tiers.year_base),  # the only tier state jobs change (requalify)
             len(self.certificates),
             self.reward_balance,
             set(self.birthday_years),
@@ -112,7 +112,7 @@ class Member:
             n_entries,
             debt,
             next_lot,
-            tiers,
+            year_base,
             n_certs,
             reward,
             bdays,
@@ -127,7 +127,7 @@ class Member:
             lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
         del w.entries[n_entries:]
         w.debt, w.next_lot = debt, next_lot
-        self.tiers = tiers
+        self.tiers.year_base = year_base
         dropped = [c.code for c in self.certificates[n_certs:]]
         del self.certificates[n_certs:]
         self.reward_balance = reward

@@ -35,15 +35,6 @@ class TierState:
     year_peak: dict[int, int] = field(default_factory=dict)
     year_base: dict[int, int] = field(default_factory=dict)
 
-    def copy(self) -> TierState:
-        return TierState(
-            list(self.spend_by_day),
-            dict(self.order_spend),
-            dict(self.status_until),
-            dict(self.year_spend),
-            dict(self.year_peak),
-            dict(self.year_base),
-        )
 
 
 def supported(rules: Tiers, spend: Decimal) -> int:
