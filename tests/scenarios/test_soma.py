@@ -326,9 +326,11 @@ def test_SM_3_returns_never_lower_the_tier_within_the_year_but_count_in_january(
         give_back("2024-06-03T10:00:00-04:00", "o1", "r1", ("S2", "120.00")),
     ]
     s = m1(*events)
+    # platinum is kept for the rest of 2024, but the net spend (400) no longer carries it into
+    # 2025: the last day of the current tier is 2024-12-31.
     assert (s["tier"], s["tier_valid_until"], s["qualifying_spend"]) == (
         "platinum",
-        "2025-12-31",
+        "2024-12-31",
         "400.00",
     )
     s = m1(*events, tick("2024-12-31T23:59:59-05:00"))

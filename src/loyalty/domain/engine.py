@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 from loyalty.domain import handlers
 from loyalty.domain.calendar import local_date, next_month_start, start_of_day, zone
@@ -25,7 +25,8 @@ from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
 from loyalty.domain.events import Adjust, Event, parse_event
 from loyalty.domain.jobs import advance, convert, has_monthly_work, next_due
 from loyalty.domain.ledger import Entry, Lot
-from loyalty.domain.member import Member, Notification, Order
+from loyalty.domain.member import Member, Notification
+from loyalty.domain.registry import Registry
 from loyalty.domain.summary import member_summary
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.loader import version_at
@@ -50,25 +51,15 @@ def _digest(event: Event) -> bytes:
 class Engine:
     """Runs one program. ``apply`` takes an event (JSON line, dict or parsed event)."""
 
-    def __init__(self, program: Program) -> None:
+    def __init__(self, program: Program, registry: Registry | None = None) -> None:
         self.program = version_at(program, 0)
         self.tz = zone(program.timezone)
         ordered = sorted(program.versions, key=lambda v: v.effective)
         self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
         self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
-        self._monthly = has_monthly_work(self.program)
-        self.members: dict[str, Member] = {}
-        self.aliases: dict[str, str] = {}
-        self.by_number: dict[str, str] = {}
-        self.by_email: dict[str, str] = {}
-        self.by_phone: dict[str, str] = {}
-        self.orders: dict[str, str | None] = {}
-        self.anonymous: dict[str, Order] = {}
-        self.codes: dict[str, str] = {}
-        self.campaigns: list[CampaignRule] = []
-        self.inputs: dict[tuple[str, ...], tuple[bytes, Outcome]] = {}
+        self._monthly = any(has_monthly_work(version) for version in self._versions)
+        self.registry = registry if registry is not None else Registry()
         self.now: datetime | None = None
-        self.member_seq = 0
         self._touched: list[tuple[Member, tuple[Any, ...] | None]] = []
 
     # -- program versions -------------------------------------------------------------------
@@ -84,15 +75,16 @@ class Engine:
         except LoyaltyError as exc:
             return Outcome(False, exc)
         key = event.key()
-        if isinstance(event, Adjust):
-            key = ("adjust", event.member, event.at.isoformat())
         digest = b""
-        if key is not None:
+        if isinstance(event, Adjust):  # no natural key: an exact repeat (time included) is a no-op
             digest = _digest(event)
-            seen = self.inputs.get(key)
+            key = ("adjust", event.member, event.at.isoformat(), digest.hex())
+        elif key is not None:
+            digest = _digest(event)
+            seen = self.registry.seen_input(key)
             if seen is not None:
                 if seen[0] == digest:
-                    return replace(seen[1], duplicate=True)
+                    return replace(cast(Outcome, seen[1]), duplicate=True)
                 return Outcome(
                     False,
                     Conflict(
@@ -116,7 +108,7 @@ class Engine:
             for member, saved in self._touched:
                 if saved is not None:
                     for code in member.restore(saved):
-                        self.codes.pop(code, None)
+                        self.registry.drop_code(code)
             self._touched.clear()
             return Outcome(False, exc)
         for member, _ in self._touched:
@@ -125,16 +117,22 @@ class Engine:
         self.now = event.at
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
         if key is not None:
-            self.inputs[key] = (digest, outcome)
+            self.registry.remember_input(key, digest, outcome)
         return outcome
 
     # -- members --------------------------------------------------------------------------------
-    def resolve(self, member_id: str) -> str:
-        return self.aliases.get(member_id, member_id)
+    @property
+    def members(self) -> dict[str, Member]:
+        """The members loaded in memory (all of them for an in-memory engine)."""
+        return self.registry.members
+
+    @property
+    def campaigns(self) -> list[CampaignRule]:
+        return self.registry.campaigns()
 
     def member_at(self, member_id: str, at: datetime) -> Member:
         """The member, with its due jobs run up to ``at`` (undone if the input is rejected)."""
-        member = self.members.get(self.resolve(member_id))
+        member = self.registry.member(member_id)
         if member is None:
             raise UnknownReference(f"unknown member {member_id}", "member")
         due = next_due(member)
@@ -147,8 +145,7 @@ class Engine:
         return member
 
     def add_member(self, member: Member) -> None:
-        self.members[member.id] = member
-        self.by_number[member.number] = member.id
+        self.registry.add_member(member)
         if self._monthly:
             member.next_month_at = next_month_start(member.enrolled_at, self.tz)
         self._touched.append((member, None))
@@ -158,14 +155,14 @@ class Engine:
     ) -> Certificate:
         sequence = len(member.certificates) + 1
         code = certificate_code(self.program.id, member.id, sequence)
-        while code in self.codes:
+        while self.registry.code_owner(code) is not None:
             sequence += 1000
             code = certificate_code(self.program.id, member.id, sequence)
         expires_on = local_date(at, self.tz) + timedelta(days=validity_days)
         delivery = member.profile.get("delivery", "email")
         cert = Certificate(code, kind, amount, at, expires_on, delivery)
         member.certificates.append(cert)
-        self.codes[code] = member.id
+        self.registry.register_code(code, member.id)
         if kind == "reward":
             data = {
                 "code": code,
@@ -177,12 +174,12 @@ class Engine:
         return cert
 
     def advance_all(self, until: datetime) -> None:
-        for member in self.members.values():
+        for member in list(self.members.values()):
             advance(self.program_at, member, until, self.tz, self.issue_certificate)
 
     # -- reading ------------------------------------------------------------------------------
     def _member(self, member_id: str) -> Member:
-        member = self.members.get(self.resolve(member_id))
+        member = self.registry.member(member_id)
         if member is None:
             raise UnknownReference(f"unknown member {member_id}", "member")
         return member
@@ -195,10 +192,11 @@ class Engine:
 
     def summary(self, member_id: str) -> dict[str, Any]:
         member = self._current(member_id)
-        return member_summary(self.program, member, self.now or member.clock, self.tz)
+        now = self.now or member.clock
+        return member_summary(self.program_at(now), member, now, self.tz)
 
     def summaries(self) -> dict[str, dict[str, Any]]:
-        return {member_id: self.summary(member_id) for member_id in self.members}
+        return {member_id: self.summary(member_id) for member_id in self.registry.member_ids()}
 
     def ledger(self, member_id: str) -> list[Entry]:
         return list(self._current(member_id).wallet.entries)
@@ -219,13 +217,14 @@ class Engine:
         self, number: str | None = None, email: str | None = None, phone: str | None = None
     ) -> str | None:
         """SM-2: find a member by member number, email or phone."""
-        if number is not None and number in self.by_number:
-            return self.by_number[number]
-        if email is not None and email.strip().lower() in self.by_email:
-            return self.by_email[email.strip().lower()]
-        if phone is not None and handlers.normal_phone(phone) in self.by_phone:
-            return self.by_phone[handlers.normal_phone(phone)]
-        return None
+        found = None
+        if number is not None:
+            found = self.registry.number_owner(number)
+        if found is None and email is not None:
+            found = self.registry.email_owner(email.strip().lower())
+        if found is None and phone is not None:
+            found = self.registry.phone_owner(handlers.normal_phone(phone))
+        return found
 
     def certificates(self, member_id: str) -> list[Certificate]:
         """SM-9: a lost certificate is looked up by the member's identity (never re-issued)."""
@@ -233,14 +232,15 @@ class Engine:
 
     def tier(self, member_id: str) -> str:
         member = self._current(member_id)
-        day = local_date(self.now or member.clock, self.tz)
-        return self.program.tiers.levels[tier_on(self.program.tiers, member.tiers, day)].id
+        now = self.now or member.clock
+        tiers = self.program_at(now).tiers
+        return tiers.levels[tier_on(tiers, member.tiers, local_date(now, self.tz))].id
 
     def benefits(self, member_id: str, purchase_amount: Decimal | None = None) -> list[str]:
         """SG-13, SM-12: the benefits the member's tier gives (some only above a purchase)."""
         tier = self.tier(member_id)
         out = []
-        for benefit in self.program.benefits:
+        for benefit in self.program_at(self.now or self._member(member_id).clock).benefits:
             if tier in benefit.tiers or (
                 tier in benefit.min_purchase_tiers
                 and benefit.min_purchase is not None
@@ -251,7 +251,7 @@ class Engine:
         return out
 
     def iter_members(self) -> Iterator[str]:
-        return iter(self.members)
+        return self.registry.member_ids()
 
     def today(self) -> date | None:
         return None if self.now is None else local_date(self.now, self.tz)

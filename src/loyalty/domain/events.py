@@ -58,7 +58,7 @@ Id = Annotated[str, Field(min_length=1, max_length=200)]
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, strict=False)
+    model_config = ConfigDict(extra="forbid", frozen=True, strict=True)
 
 
 class _Event(_Strict):
@@ -137,7 +137,6 @@ class Return(_Event):
     lines: list[ReturnLine] = Field(min_length=1)
     # ``return`` is a Python keyword: the field is ``return_id``, spelled "return" in JSON.
     return_id: Id = Field(alias="return")
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     def key(self) -> tuple[str, ...]:
         return ("return", self.return_id)
@@ -259,17 +258,21 @@ def _explain(exc: ValidationError) -> InvalidInput:
     if kind == "timezone_aware":
         return InvalidInput("time must be ISO-8601 with a UTC offset", where)
     if kind.startswith("datetime"):
-        return InvalidInput(f"not a valid ISO-8601 time ({err['msg']})", where)
+        return InvalidInput(
+            "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)", where
+        )
     return InvalidInput(err["msg"], where)
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
     """Parse one event from a JSON line or a dict; raise ``InvalidInput`` with field and reason."""
     try:
-        if isinstance(data, dict):
-            event = _ADAPTER.validate_python(data)
-        else:
-            event = _ADAPTER.validate_json(data)
+        if isinstance(data, dict):  # the same strict JSON rules as a line of a file
+            try:
+                data = json.dumps(data)
+            except (TypeError, ValueError) as exc:
+                raise InvalidInput(f"not a JSON object: {exc}") from None
+        event = _ADAPTER.validate_json(data)
     except ValidationError as exc:
         if any(e["type"] == "json_invalid" for e in exc.errors()):
             raise InvalidInput(f"malformed JSON: {exc.errors()[0]['msg']}") from None

@@ -55,7 +55,8 @@ def _suspended(program: Program, member: Member) -> bool:
 # -- enroll (SK-1, SG-1, SM-1, SM-2) -------------------------------------------------------------
 def enroll(engine: Engine, e: Enroll) -> str | None:
     program = engine.program_at(e.at)
-    if e.member in engine.members or e.member in engine.aliases:
+    registry = engine.registry
+    if registry.is_taken(e.member):
         raise Conflict(f"member {e.member} is already enrolled", "member")
     missing = [f for f in program.enrollment.required_fields if getattr(e, f) in (None, "")]
     if missing:
@@ -66,12 +67,12 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     if e.member_number is not None:
         if not numbers.is_valid(e.member_number):
             raise InvalidInput("not a valid member number (check digit)", "member_number")
-        target = engine.by_number.get(e.member_number)
+        target = registry.number_owner(e.member_number)
         if target is None:
             raise UnknownReference(f"no member has number {e.member_number}", "member_number")
-    if email and program.enrollment.unique_email and engine.by_email.get(email, target) != target:
+    if email and program.enrollment.unique_email and _other(registry.email_owner(email), target):
         raise Conflict("a member with this email already exists (one per person)", "email")
-    if phone and program.enrollment.unique_phone and engine.by_phone.get(phone, target) != target:
+    if phone and program.enrollment.unique_phone and _other(registry.phone_owner(phone), target):
         raise Conflict("a member with this phone already exists (one per person)", "phone")
     fields = {
         k: getattr(e, k)
@@ -81,21 +82,21 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     if target is not None:  # SM-2: link an online registration to a boutique number
         member = engine.member_at(target, e.at)
         member.profile.update(fields, email_opt_in=e.email_opt_in, delivery=e.delivery)
-        engine.aliases[e.member] = target
-        _register_contacts(engine, target, email, phone)
+        registry.add_alias(e.member, target)
+        registry.register_contacts(target, email, phone)
         return f"linked to member {target} ({member.number})"
     excluded = e.country is not None and e.country in program.enrollment.excluded_countries
-    engine.member_seq += 1
+    sequence = registry.next_member_seq()
     member = Member(
         id=e.member,
-        number=numbers.member_number(program.enrollment.member_number_prefix, engine.member_seq),
+        number=numbers.member_number(program.enrollment.member_number_prefix, sequence),
         status="not_enrolled" if excluded else "active",
         profile={**fields, "email_opt_in": e.email_opt_in, "delivery": e.delivery},
         enrolled_at=e.at,
         clock=e.at,
     )
     engine.add_member(member)
-    _register_contacts(engine, member.id, email, phone)
+    registry.register_contacts(member.id, email, phone)
     if excluded:
         member.notifications.append(
             Notification(e.at, "not_enrolled", {"reason": program.enrollment.excluded_reason})
@@ -117,13 +118,9 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     return f"member number {member.number}"
 
 
-def _register_contacts(
-    engine: Engine, member_id: str, email: str | None, phone: str | None
-) -> None:
-    if email:
-        engine.by_email[email] = member_id
-    if phone:
-        engine.by_phone[phone] = member_id
+def _other(owner: str | None, target: str | None) -> bool:
+    """Whether an identifier is already held by a member other than ``target``."""
+    return owner is not None and owner != target
 
 
 # -- purchase (SK-4..7, SG-3..5, SM-4..6, SM-9) ---------------------------------------------------
@@ -139,7 +136,7 @@ def _check_certificates(engine: Engine, e: Purchase, member: Member | None) -> l
         if tender.code in seen:
             raise Conflict(f"certificate {tender.code} appears twice in the order", field)
         seen.add(tender.code)
-        owner = engine.codes.get(tender.code)
+        owner = engine.registry.code_owner(tender.code)
         if owner is None:
             raise UnknownReference(f"unknown certificate code {tender.code}", field)
         if member is None or owner != member.id:
@@ -160,7 +157,7 @@ def _check_certificates(engine: Engine, e: Purchase, member: Member | None) -> l
 
 
 def purchase(engine: Engine, e: Purchase) -> str | None:
-    if e.order in engine.orders:
+    if engine.registry.has_order(e.order):
         raise Conflict(f"order {e.order} was already recorded", "order")
     program = engine.program_at(e.at)
     member = engine.member_at(e.member, e.at) if e.member is not None else None
@@ -183,9 +180,8 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
         points_tender=sum((t.amount for t in e.tenders if t.type == "points"), start=ZERO),
         eligible_total=sum((ln.amount for ln in lines if ln.eligible), start=ZERO),
     )
-    engine.orders[e.order] = order.member
+    engine.registry.record_order(order)
     if member is None:
-        engine.anonymous[e.order] = order
         return "no member: the purchase earns nothing"
     member.orders[e.order] = order
     for cert in certs:
@@ -207,7 +203,8 @@ def credit_order(
     before = tier_on(rules, member.tiers, today)
     qualifying = qualifying_amount(order.eligible_remaining(), order.non_earning)
     rate = rules.levels[before].rate
-    earned = earn(program.earning, qualifying, rate, engine.campaigns, order.at, order.channel)
+    campaigns = engine.registry.campaigns()
+    earned = earn(program.earning, qualifying, rate, campaigns, order.at, order.channel)
     order.earns, order.qualifying, order.tier, order.rate = True, qualifying, before, rate
     order.campaigns, order.earn_points, order.bonus_points = (
         earned.campaigns,
@@ -264,11 +261,13 @@ def credit_order(
 
 # -- shipment (SM-6) -----------------------------------------------------------------------------
 def shipment(engine: Engine, e: Shipment) -> str | None:
-    if e.order not in engine.orders:
+    if not engine.registry.has_order(e.order):
         raise UnknownReference(f"unknown order {e.order}", "order")
-    owner = engine.orders[e.order]
+    owner = engine.registry.order_owner(e.order)
     if owner is None:
-        engine.anonymous[e.order].shipped_at = e.at
+        anonymous = engine.registry.anonymous_order(e.order)
+        anonymous.shipped_at = e.at
+        engine.registry.touch_anonymous(anonymous)
         return None
     member = engine.member_at(owner, e.at)
     order = member.orders[e.order]
@@ -305,10 +304,14 @@ def _match_lines(e: Return, order: Order) -> list[OrderLine]:
 
 
 def return_(engine: Engine, e: Return) -> str | None:
-    owner = engine.orders.get(e.order)
-    if e.order not in engine.orders:
+    registry = engine.registry
+    if not registry.has_order(e.order):
         raise UnknownReference(f"unknown order {e.order}", "order")
-    order = engine.anonymous[e.order] if owner is None else engine._member(owner).orders[e.order]
+    owner = registry.order_owner(e.order)
+    if owner is None:
+        order = registry.anonymous_order(e.order)
+    else:
+        order = engine.member_at(owner, e.at).orders[e.order]
     if order.released:
         raise NotAllowed(
             f"the points of order {e.order} were released early; it can no longer be returned",
@@ -318,7 +321,10 @@ def return_(engine: Engine, e: Return) -> str | None:
     member = engine.member_at(owner, e.at) if owner is not None else None
     for line in chosen:
         line.returned = True
-    if member is None or not order.earns:
+    if member is None:
+        registry.touch_anonymous(order)
+        return None
+    if not order.earns:
         return None
     program = engine.program_at(e.at)
     ref = f"return:{e.return_id}"
@@ -505,11 +511,12 @@ def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
     program = engine.program_at(e.at)
     if not program.earning.retro_credit:
         raise NotAllowed(program.earning.retro_credit_refusal, "order")
-    if e.order not in engine.orders:
+    registry = engine.registry
+    if not registry.has_order(e.order):
         raise UnknownReference(f"unknown order {e.order}", "order")
-    if engine.orders[e.order] is not None:
+    if registry.order_owner(e.order) is not None:
         raise Conflict(f"order {e.order} is already credited to a member", "order")
-    order = engine.anonymous[e.order]
+    order = registry.anonymous_order(e.order)
     member = engine.member_at(e.member, e.at)
     if not member.enrolled:
         raise NotAllowed("member is not enrolled: nothing to credit", "member")
@@ -517,8 +524,7 @@ def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
         raise NotAllowed("the purchase is older than the member's enrollment", "order")
     if order.channel not in program.earning.channels:
         raise NotAllowed(f"purchases on channel {order.channel} earn no points", "order")
-    del engine.anonymous[e.order]
-    engine.orders[e.order] = member.id
+    registry.claim_order(order, member.id)
     order.member, order.credited_at = member.id, e.at
     member.orders[e.order] = order
     credit_order(engine, program, member, order, e.at)
@@ -550,7 +556,7 @@ def adjust(engine: Engine, e: Adjust) -> str | None:
 def campaign(engine: Engine, e: Campaign) -> str | None:
     if e.multiplier is None and not e.bonus_points:
         raise InvalidInput("a campaign needs a multiplier or bonus_points", "multiplier")
-    engine.campaigns.append(
+    engine.registry.add_campaign(
         CampaignRule(
             id=e.id,
             starts=e.starts,

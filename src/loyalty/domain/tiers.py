@@ -36,7 +36,6 @@ class TierState:
     year_base: dict[int, int] = field(default_factory=dict)
 
 
-
 def supported(rules: Tiers, spend: Decimal) -> int:
     """Index of the highest tier whose threshold ``spend`` reaches."""
     best = 0
@@ -71,9 +70,11 @@ def valid_until(rules: Tiers, state: TierState, day: date) -> date | None:
     if rules.window == "trailing_days":
         return state.status_until[tier]
     year = day.year
-    if state.year_peak.get(year, 0) == tier:
-        return date(year + 1 + rules.status_years - 1, 12, 31)
-    return date(year + rules.status_years - 1, 12, 31)
+    # Held into the following year only while this year's (net) spend still supports it; a tier
+    # kept despite returns (``keep``) lapses at the January requalification.
+    if supported(rules, state.year_spend.get(year, ZERO)) >= tier:
+        return date(year + rules.status_years, 12, 31)
+    return date(year, 12, 31)
 
 
 def period_spend(rules: Tiers, state: TierState, day: date) -> Decimal:

@@ -26,9 +26,8 @@ def _describe(exc: ValidationError) -> str:
 def program_from_dict(data: dict[str, Any], source: str = "program") -> Program:
     try:
         program = Program.model_validate(data)
-        for version in program.versions:
-            merged = _merge(program.model_dump(mode="json", exclude={"versions"}), version.changes)
-            Program.model_validate(merged)
+        for index in range(1, len(program.versions) + 1):
+            version_at(program, index)  # each version, merged over those before it
     except ValidationError as exc:
         raise InvalidProgram(f"{source}: {_describe(exc)}") from None
     return program

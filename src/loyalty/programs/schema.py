@@ -195,6 +195,13 @@ class Program(Model):
                     raise ValueError(f"benefit {benefit.id!r}: unknown tier {tier!r}")
         if self.pending.kind == "business_days" and self.pending.country is None:
             raise ValueError("pending.country is required for business_days")
+        if self.pending.country is not None:
+            import holidays
+
+            if self.pending.country not in holidays.list_supported_countries():
+                raise ValueError(
+                    f"pending.country: no holiday calendar for {self.pending.country!r}"
+                )
         return self
 
     def tier_index(self, tier_id: str) -> int:

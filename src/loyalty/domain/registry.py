@@ -1,0 +1,115 @@
+"""The program-wide registries the engine consults besides the member itself: members and their
+aliases (SM-2), member numbers, emails and phones (SG-1: one per person), orders (and purchases
+made without a member, for retro-credit), certificate codes, campaigns and received inputs
+(idempotency).
+
+This class keeps them in memory (replay, simulation, tests). A storage adapter subclasses it and
+answers a miss from its database, so the same engine runs over a file of millions of members.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from loyalty.domain.earning import CampaignRule
+from loyalty.domain.member import Member, Order
+
+
+class Registry:
+    def __init__(self) -> None:
+        self.members: dict[str, Member] = {}
+        self.aliases: dict[str, str] = {}
+        self.by_number: dict[str, str] = {}
+        self.by_email: dict[str, str] = {}
+        self.by_phone: dict[str, str] = {}
+        self.orders: dict[str, str | None] = {}
+        self.anonymous: dict[str, Order] = {}
+        self.codes: dict[str, str] = {}
+        self.campaign_rules: list[CampaignRule] = []
+        self.inputs: dict[tuple[str, ...], tuple[bytes, Any]] = {}
+        self.member_seq = 0
+
+    # -- members ---------------------------------------------------------------------------
+    def resolve(self, member_id: str) -> str:
+        return self.aliases.get(member_id, member_id)
+
+    def member(self, member_id: str) -> Member | None:
+        return self.members.get(self.resolve(member_id))
+
+    def is_taken(self, member_id: str) -> bool:
+        return member_id in self.aliases or self.member(member_id) is not None
+
+    def add_member(self, member: Member) -> None:
+        self.members[member.id] = member
+        self.by_number[member.number] = member.id
+
+    def add_alias(self, alias: str, member_id: str) -> None:
+        self.aliases[alias] = member_id
+
+    def next_member_seq(self) -> int:
+        self.member_seq += 1
+        return self.member_seq
+
+    def member_ids(self) -> Iterator[str]:
+        return iter(list(self.members))
+
+    # -- identifiers -----------------------------------------------------------------------
+    def number_owner(self, number: str) -> str | None:
+        return self.by_number.get(number)
+
+    def email_owner(self, email: str) -> str | None:
+        return self.by_email.get(email)
+
+    def phone_owner(self, phone: str) -> str | None:
+        return self.by_phone.get(phone)
+
+    def register_contacts(self, member_id: str, email: str | None, phone: str | None) -> None:
+        if email:
+            self.by_email[email] = member_id
+        if phone:
+            self.by_phone[phone] = member_id
+
+    # -- orders ----------------------------------------------------------------------------
+    def has_order(self, order_id: str) -> bool:
+        return order_id in self.orders
+
+    def order_owner(self, order_id: str) -> str | None:
+        return self.orders.get(order_id)
+
+    def record_order(self, order: Order) -> None:
+        self.orders[order.order] = order.member
+        if order.member is None:
+            self.anonymous[order.order] = order
+
+    def anonymous_order(self, order_id: str) -> Order:
+        return self.anonymous[order_id]
+
+    def claim_order(self, order: Order, member_id: str) -> None:
+        self.anonymous.pop(order.order, None)
+        self.orders[order.order] = member_id
+
+    def touch_anonymous(self, order: Order) -> None:
+        """An anonymous order changed (shipped, lines returned)."""
+
+    # -- certificates, campaigns, inputs ---------------------------------------------------
+    def code_owner(self, code: str) -> str | None:
+        return self.codes.get(code)
+
+    def register_code(self, code: str, member_id: str) -> None:
+        self.codes[code] = member_id
+
+    def drop_code(self, code: str) -> None:
+        self.codes.pop(code, None)
+
+    def campaigns(self) -> list[CampaignRule]:
+        return self.campaign_rules
+
+    def add_campaign(self, rule: CampaignRule) -> None:
+        self.campaign_rules.append(rule)
+
+    def seen_input(self, key: tuple[str, ...]) -> tuple[bytes, Any] | None:
+        return self.inputs.get(key)
+
+    def remember_input(self, key: tuple[str, ...], digest: bytes, outcome: Any) -> None:
+        self.inputs[key] = (digest, outcome)
