@@ -60,6 +60,9 @@ class Engine:
         self._monthly = any(has_monthly_work(version) for version in self._versions)
         self.registry = registry if registry is not None else Registry()
         self.now: datetime | None = None
+        # A live service orders inputs per member (members are independent and run in parallel);
+        # a replay or an import orders the whole file.
+        self.member_time_order = False
         self._touched: list[tuple[Member, tuple[Any, ...] | None]] = []
 
     # -- program versions -------------------------------------------------------------------
@@ -113,6 +116,7 @@ class Engine:
             return Outcome(False, exc)
         for member, _ in self._touched:
             convert(self.program_at(event.at), member, event.at)
+            self.registry.changed(member)
         self._touched.clear()
         self.now = event.at
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
@@ -135,6 +139,12 @@ class Engine:
         member = self.registry.member(member_id)
         if member is None:
             raise UnknownReference(f"unknown member {member_id}", "member")
+        if self.member_time_order and at < member.clock:
+            raise Conflict(
+                f"time goes backwards for member {member.id}: {at.isoformat()} is earlier than "
+                f"its last input ({member.clock.isoformat()})",
+                "at",
+            )
         due = next_due(member)
         saved = member.checkpoint() if due is not None and due <= at else None
         self._touched.append((member, saved))

@@ -59,6 +59,8 @@ class Wallet:
     entries: list[Entry] = field(default_factory=list)
     debt: int = 0
     next_lot: int = 1
+    entry_base: int = 0  # entries already stored elsewhere (a database); ``entries`` holds the rest
+    earned: int = 0  # points ever credited by earn, bonus, signup and action entries
 
     # -- balances -------------------------------------------------------------------------
     @property
@@ -70,7 +72,10 @@ class Wallet:
         return sum(lot.remaining for lot in self.lots if not lot.matured)
 
     def record(self, at: datetime, kind: str, points: int, ref: str, note: str = "") -> None:
-        self.entries.append(Entry(len(self.entries) + 1, at, kind, points, ref, note))
+        seq = self.entry_base + len(self.entries) + 1
+        self.entries.append(Entry(seq, at, kind, points, ref, note))
+        if kind in CREDIT_KINDS:
+            self.earned += points
 
     # -- credits --------------------------------------------------------------------------
     def credit(

@@ -81,6 +81,7 @@ class Member:
     notifications: list[Notification] = field(default_factory=list)
     next_month_at: datetime | None = None
     reversed_points: int = 0
+    outbox_base: int = 0  # notifications already stored elsewhere; ``notifications`` holds the rest
 
     @property
     def enrolled(self) -> bool:
@@ -92,6 +93,7 @@ class Member:
             list(w.lots),
             [(lot, lot.remaining, lot.matured, lot.available_at) for lot in w.lots],
             len(w.entries),
+            w.earned,
             w.debt,
             w.next_lot,
             dict(self.tiers.year_base),  # the only tier state jobs change (requalify)
@@ -110,6 +112,7 @@ class Member:
             lots,
             lot_state,
             n_entries,
+            earned,
             debt,
             next_lot,
             year_base,
@@ -126,7 +129,7 @@ class Member:
         for lot, remaining, matured, available_at in lot_state:
             lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
         del w.entries[n_entries:]
-        w.debt, w.next_lot = debt, next_lot
+        w.debt, w.next_lot, w.earned = debt, next_lot, earned
         self.tiers.year_base = year_base
         dropped = [c.code for c in self.certificates[n_certs:]]
         del self.certificates[n_certs:]

@@ -23,5 +23,10 @@ def member_number(prefix: str, sequence: int) -> str:
     return body + luhn_digit(body)
 
 
+def sequence_of(number: str) -> int:
+    """The enrollment sequence inside a number made by ``member_number``."""
+    return int(number[-9:-1])
+
+
 def is_valid(number: str) -> bool:
     return number.isdigit() and len(number) >= 2 and luhn_digit(number[:-1]) == number[-1]

@@ -54,6 +54,9 @@ class Registry:
     def member_ids(self) -> Iterator[str]:
         return iter(list(self.members))
 
+    def changed(self, member: Member) -> None:
+        """An accepted input (or a job) changed ``member``: storage adapters write it back."""
+
     # -- identifiers -----------------------------------------------------------------------
     def number_owner(self, number: str) -> str | None:
         return self.by_number.get(number)
@@ -65,10 +68,12 @@ class Registry:
         return self.by_phone.get(phone)
 
     def register_contacts(self, member_id: str, email: str | None, phone: str | None) -> None:
+        """The first member to give an email or phone keeps it for look-ups (where the program
+        lets several members share one)."""
         if email:
-            self.by_email[email] = member_id
+            self.by_email.setdefault(email, member_id)
         if phone:
-            self.by_phone[phone] = member_id
+            self.by_phone.setdefault(phone, member_id)
 
     # -- orders ----------------------------------------------------------------------------
     def has_order(self, order_id: str) -> bool:

@@ -14,7 +14,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import local_date, next_month_start
-from loyalty.domain.ledger import CREDIT_KINDS
 from loyalty.domain.member import Member
 from loyalty.domain.money import fmt
 from loyalty.domain.tiers import period_spend, tier_on, valid_until
@@ -41,7 +40,6 @@ def member_summary(program: Program, member: Member, now: datetime, tz: ZoneInfo
         for lot in wallet.lots
         if lot.expires_at is not None and lot.expires_at <= month_end
     )
-    earned = sum(e.points for e in wallet.entries if e.kind in CREDIT_KINDS)
     return {
         "status": status(program, member),
         "tier": rules.levels[tier].id,
@@ -50,7 +48,7 @@ def member_summary(program: Program, member: Member, now: datetime, tz: ZoneInfo
             "available": wallet.available,
             "pending": wallet.pending,
             "expiring_this_month": expiring,
-            "lifetime_earned": earned - member.reversed_points,
+            "lifetime_earned": wallet.earned - member.reversed_points,
         },
         "qualifying_spend": fmt(period_spend(rules, member.tiers, today)),
         "reward_balance": fmt(member.reward_balance),

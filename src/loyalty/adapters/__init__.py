@@ -1,0 +1,1 @@
+"""Adapters around the pure engine: storage (SQLAlchemy Core over SQLite or PostgreSQL)."""

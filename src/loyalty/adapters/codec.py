@@ -1,0 +1,229 @@
+"""A member's state as a JSON document and back, for storage.
+
+The document holds what the rules need (lots, tier state, orders, certificates, counters). The
+ledger entries and notifications are not in it: they are appended to their own tables, and the
+document keeps only their counts (``entry_base``), so loading a member never reads its history.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date, datetime
+from decimal import Decimal
+from typing import Any
+
+from loyalty.domain.certificates import Certificate
+from loyalty.domain.earning import CampaignRule
+from loyalty.domain.ledger import Lot, Wallet
+from loyalty.domain.member import Member, Order, OrderLine
+from loyalty.domain.tiers import TierState
+
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _pdt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def _req(value: str) -> datetime:
+    return datetime.fromisoformat(value)
+
+
+def campaign_to_dict(c: CampaignRule) -> dict[str, Any]:
+    return {
+        "id": c.id,
+        "starts": c.starts.isoformat(),
+        "ends": c.ends.isoformat(),
+        "multiplier": str(c.multiplier) if c.multiplier is not None else None,
+        "bonus_points": c.bonus_points,
+        "min_spend": str(c.min_spend) if c.min_spend is not None else None,
+        "channels": list(c.channels) if c.channels is not None else None,
+        "combinable": c.combinable,
+    }
+
+
+def campaign_from_dict(d: dict[str, Any]) -> CampaignRule:
+    return CampaignRule(
+        id=d["id"],
+        starts=_req(d["starts"]),
+        ends=_req(d["ends"]),
+        multiplier=Decimal(d["multiplier"]) if d["multiplier"] is not None else None,
+        bonus_points=d["bonus_points"],
+        min_spend=Decimal(d["min_spend"]) if d["min_spend"] is not None else None,
+        channels=tuple(d["channels"]) if d["channels"] is not None else None,
+        combinable=d["combinable"],
+    )
+
+
+def order_to_dict(o: Order) -> dict[str, Any]:
+    return {
+        "order": o.order,
+        "member": o.member,
+        "at": o.at.isoformat(),
+        "day": o.day.isoformat(),
+        "channel": o.channel,
+        "lines": [[ln.sku, str(ln.amount), ln.eligible, ln.returned] for ln in o.lines],
+        "non_earning": str(o.non_earning),
+        "points_tender": str(o.points_tender),
+        "eligible_total": str(o.eligible_total),
+        "earns": o.earns,
+        "qualifying": str(o.qualifying),
+        "tier": o.tier,
+        "rate": str(o.rate),
+        "campaigns": [campaign_to_dict(c) for c in o.campaigns],
+        "earn_points": o.earn_points,
+        "bonus_points": o.bonus_points,
+        "lots": [lot.id for lot in o.lots if lot.remaining or not lot.matured],
+        "shipped_at": _dt(o.shipped_at),
+        "released": o.released,
+        "credited_at": _dt(o.credited_at),
+    }
+
+
+def order_from_dict(d: dict[str, Any], lots: dict[int, Lot]) -> Order:
+    return Order(
+        order=d["order"],
+        member=d["member"],
+        at=_req(d["at"]),
+        day=date.fromisoformat(d["day"]),
+        channel=d["channel"],
+        lines=[OrderLine(s, Decimal(a), e, r) for s, a, e, r in d["lines"]],
+        non_earning=Decimal(d["non_earning"]),
+        points_tender=Decimal(d["points_tender"]),
+        eligible_total=Decimal(d["eligible_total"]),
+        earns=d["earns"],
+        qualifying=Decimal(d["qualifying"]),
+        tier=d["tier"],
+        rate=Decimal(d["rate"]),
+        campaigns=tuple(campaign_from_dict(c) for c in d["campaigns"]),
+        earn_points=d["earn_points"],
+        bonus_points=d["bonus_points"],
+        lots=[lots[i] for i in d["lots"] if i in lots],
+        shipped_at=_pdt(d["shipped_at"]),
+        released=d["released"],
+        credited_at=_pdt(d["credited_at"]),
+    )
+
+
+def _lot_to_list(lot: Lot) -> list[Any]:
+    return [
+        lot.id,
+        lot.kind,
+        lot.points,
+        lot.remaining,
+        lot.earned_at.isoformat(),
+        _dt(lot.available_at),
+        _dt(lot.expires_at),
+        lot.ref,
+        lot.matured,
+    ]
+
+
+def _lot_from_list(v: list[Any]) -> Lot:
+    return Lot(v[0], v[1], v[2], v[3], _req(v[4]), _pdt(v[5]), _pdt(v[6]), v[7], v[8])
+
+
+def member_to_dict(m: Member) -> dict[str, Any]:
+    w = m.wallet
+    t = m.tiers
+    return {
+        "id": m.id,
+        "number": m.number,
+        "status": m.status,
+        "profile": m.profile,
+        "enrolled_at": m.enrolled_at.isoformat(),
+        "clock": m.clock.isoformat(),
+        "wallet": {
+            "lots": [_lot_to_list(lot) for lot in w.lots],
+            "debt": w.debt,
+            "next_lot": w.next_lot,
+            "entries": w.entry_base + len(w.entries),
+            "earned": w.earned,
+        },
+        "tiers": {
+            "spend_by_day": [[d.isoformat(), o] for d, o in t.spend_by_day],
+            "order_spend": {o: str(a) for o, a in t.order_spend.items()},
+            "status_until": {str(i): d.isoformat() for i, d in t.status_until.items()},
+            "year_spend": {str(y): str(a) for y, a in t.year_spend.items()},
+            "year_peak": {str(y): i for y, i in t.year_peak.items()},
+            "year_base": {str(y): i for y, i in t.year_base.items()},
+        },
+        "orders": [order_to_dict(o) for o in m.orders.values()],
+        "certificates": [
+            [
+                c.code,
+                c.kind,
+                str(c.amount) if c.amount is not None else None,
+                c.issued_at.isoformat(),
+                c.expires_on.isoformat(),
+                c.delivery,
+                _dt(c.redeemed_at),
+                c.redeemed_order,
+            ]
+            for c in m.certificates
+        ],
+        "reward_balance": str(m.reward_balance),
+        "actions_done": sorted(m.actions_done),
+        "birthday_years": sorted(m.birthday_years),
+        "next_month_at": _dt(m.next_month_at),
+        "reversed_points": m.reversed_points,
+        "outbox": m.outbox_base + len(m.notifications),
+    }
+
+
+def member_from_dict(d: dict[str, Any]) -> Member:
+    wd = d["wallet"]
+    lots = [_lot_from_list(v) for v in wd["lots"]]
+    by_id = {lot.id: lot for lot in lots}
+    wallet = Wallet(lots=lots, debt=wd["debt"], next_lot=wd["next_lot"], entry_base=wd["entries"])
+    wallet.earned = wd["earned"]
+    td = d["tiers"]
+    tiers = TierState(
+        spend_by_day=[(date.fromisoformat(x), o) for x, o in td["spend_by_day"]],
+        order_spend={o: Decimal(a) for o, a in td["order_spend"].items()},
+        status_until={int(i): date.fromisoformat(x) for i, x in td["status_until"].items()},
+        year_spend={int(y): Decimal(a) for y, a in td["year_spend"].items()},
+        year_peak={int(y): i for y, i in td["year_peak"].items()},
+        year_base={int(y): i for y, i in td["year_base"].items()},
+    )
+    orders = [order_from_dict(o, by_id) for o in d["orders"]]
+    return Member(
+        id=d["id"],
+        number=d["number"],
+        status=d["status"],
+        profile=d["profile"],
+        enrolled_at=_req(d["enrolled_at"]),
+        clock=_req(d["clock"]),
+        wallet=wallet,
+        tiers=tiers,
+        orders={o.order: o for o in orders},
+        certificates=[
+            Certificate(
+                code,
+                kind,
+                Decimal(amount) if amount is not None else None,
+                _req(issued),
+                date.fromisoformat(expires),
+                delivery,
+                _pdt(redeemed),
+                order,
+            )
+            for code, kind, amount, issued, expires, delivery, redeemed, order in d["certificates"]
+        ],
+        reward_balance=Decimal(d["reward_balance"]),
+        actions_done=set(d["actions_done"]),
+        birthday_years=set(d["birthday_years"]),
+        next_month_at=_pdt(d["next_month_at"]),
+        reversed_points=d["reversed_points"],
+        outbox_base=d["outbox"],
+    )
+
+
+def dumps(m: Member) -> str:
+    return json.dumps(member_to_dict(m), separators=(",", ":"))
+
+
+def loads(text: str) -> Member:
+    return member_from_dict(json.loads(text))

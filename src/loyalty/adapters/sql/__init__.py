@@ -1,0 +1,1 @@
+"""Durable storage with SQLAlchemy Core: SQLite by default, PostgreSQL for production."""

@@ -1,0 +1,422 @@
+"""The engine's registries answered from the database, with what one unit of work changed
+written back by ``flush`` (members, their lots, new ledger entries, certificates, outbox,
+identifiers, orders, campaigns and received inputs), all in the caller's transaction.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from loyalty.adapters import codec
+from loyalty.adapters.sql import schema as t
+from loyalty.domain.calendar import local_date
+from loyalty.domain.earning import CampaignRule
+from loyalty.domain.engine import Outcome
+from loyalty.domain.jobs import next_due
+from loyalty.domain.member import Member, Order
+from loyalty.domain.numbers import sequence_of
+from loyalty.domain.registry import Registry
+from loyalty.domain.summary import status
+from loyalty.domain.tiers import tier_on
+from loyalty.programs.schema import Program
+
+SEP = "\x1f"
+
+
+def utc(at: datetime) -> str:
+    """Fixed-width UTC text: sorts like the instant it names."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def month_of(at: datetime | None, tz: ZoneInfo) -> str | None:
+    return None if at is None else local_date(at, tz).strftime("%Y-%m")
+
+
+def minor(amount: Any) -> int | None:
+    return None if amount is None else int(amount * 100)
+
+
+def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) -> None:
+    if not rows:
+        return
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
+
+
+class SqlRegistry(Registry):
+    def __init__(self, conn: Connection, program: Program, *, lock: bool = False) -> None:
+        super().__init__()
+        self.conn = conn
+        self.pid = program.id
+        self.program = program
+        self.tz = ZoneInfo(program.timezone)
+        self.lock = lock and conn.dialect.name == "postgresql"
+        self._absent: set[tuple[str, str]] = set()
+        self._dirty: dict[str, Member] = {}
+        self._new_members: set[str] = set()
+        self._new_keys: list[dict[str, Any]] = []
+        self._new_orders: dict[str, Order] = {}
+        self._changed_orders: dict[str, Order] = {}
+        self._new_campaigns: list[CampaignRule] = []
+        self._new_inputs: list[dict[str, Any]] = []
+        self._campaigns_loaded = False
+
+    # -- look-ups that fall back to the database -------------------------------------------
+    def _key_owner(self, kind: str, value: str) -> str | None:
+        row = self.conn.execute(
+            select(t.member_keys.c.member_id).where(
+                t.member_keys.c.program_id == self.pid,
+                t.member_keys.c.kind == kind,
+                t.member_keys.c.value == value,
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    def resolve(self, member_id: str) -> str:
+        if member_id in self.aliases or member_id in self.members:
+            return self.aliases.get(member_id, member_id)
+        if ("alias", member_id) not in self._absent:
+            owner = self._key_owner("alias", member_id)
+            if owner is not None:
+                self.aliases[member_id] = owner
+                return owner
+            self._absent.add(("alias", member_id))
+        return member_id
+
+    def member(self, member_id: str) -> Member | None:
+        mid = self.resolve(member_id)
+        found = self.members.get(mid)
+        if found is not None or ("member", mid) in self._absent:
+            return found
+        query = select(t.members.c.state).where(
+            t.members.c.program_id == self.pid, t.members.c.member_id == mid
+        )
+        if self.lock:
+            query = query.with_for_update()
+        row = self.conn.execute(query).first()
+        if row is None:
+            self._absent.add(("member", mid))
+            return None
+        loaded = codec.loads(row[0])
+        self.members[mid] = loaded
+        self.by_number[loaded.number] = mid
+        return loaded
+
+    def is_taken(self, member_id: str) -> bool:
+        return self.member(member_id) is not None or member_id in self.aliases
+
+    def add_member(self, member: Member) -> None:
+        super().add_member(member)
+        self._absent.discard(("member", member.id))
+        self._new_members.add(member.id)
+        self._dirty[member.id] = member
+
+    def add_alias(self, alias: str, member_id: str) -> None:
+        super().add_alias(alias, member_id)
+        self._absent.discard(("alias", alias))
+        self._new_keys.append({"kind": "alias", "value": alias, "member_id": member_id})
+
+    def next_member_seq(self) -> int:
+        row = self.conn.execute(
+            update(t.programs)
+            .where(t.programs.c.program_id == self.pid)
+            .values(member_seq=t.programs.c.member_seq + 1)
+            .returning(t.programs.c.member_seq)
+        ).first()
+        assert row is not None
+        return int(row[0])
+
+    def member_ids(self) -> Iterator[str]:
+        rows = self.conn.execute(
+            select(t.members.c.member_id)
+            .where(t.members.c.program_id == self.pid)
+            .order_by(t.members.c.seq)
+        )
+        return iter([str(r[0]) for r in rows])
+
+    def number_owner(self, number: str) -> str | None:
+        if number in self.by_number:
+            return self.by_number[number]
+        row = self.conn.execute(
+            select(t.members.c.member_id).where(
+                t.members.c.program_id == self.pid, t.members.c.number == number
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    def email_owner(self, email: str) -> str | None:
+        return self.by_email.get(email) or self._key_owner("email", email)
+
+    def phone_owner(self, phone: str) -> str | None:
+        return self.by_phone.get(phone) or self._key_owner("phone", phone)
+
+    def register_contacts(self, member_id: str, email: str | None, phone: str | None) -> None:
+        super().register_contacts(member_id, email, phone)
+        for kind, value in (("email", email), ("phone", phone)):
+            if value:
+                self._new_keys.append({"kind": kind, "value": value, "member_id": member_id})
+
+    def _load_order(self, order_id: str) -> None:
+        if order_id in self.orders or ("order", order_id) in self._absent:
+            return
+        row = self.conn.execute(
+            select(t.orders.c.member_id, t.orders.c.anonymous_state).where(
+                t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
+            )
+        ).first()
+        if row is None:
+            self._absent.add(("order", order_id))
+            return
+        self.orders[order_id] = row[0]
+        if row[0] is None:
+            self.anonymous[order_id] = codec.order_from_dict(json.loads(row[1]), {})
+
+    def has_order(self, order_id: str) -> bool:
+        self._load_order(order_id)
+        return order_id in self.orders
+
+    def order_owner(self, order_id: str) -> str | None:
+        self._load_order(order_id)
+        return self.orders.get(order_id)
+
+    def record_order(self, order: Order) -> None:
+        super().record_order(order)
+        self._absent.discard(("order", order.order))
+        self._new_orders[order.order] = order
+
+    def anonymous_order(self, order_id: str) -> Order:
+        self._load_order(order_id)
+        return self.anonymous[order_id]
+
+    def claim_order(self, order: Order, member_id: str) -> None:
+        super().claim_order(order, member_id)
+        self._changed_orders[order.order] = order
+
+    def touch_anonymous(self, order: Order) -> None:
+        self._changed_orders[order.order] = order
+
+    def code_owner(self, code: str) -> str | None:
+        if code in self.codes:
+            return self.codes[code]
+        row = self.conn.execute(
+            select(t.certificates.c.member_id).where(
+                t.certificates.c.program_id == self.pid, t.certificates.c.code == code
+            )
+        ).first()
+        return None if row is None else str(row[0])
+
+    def campaigns(self) -> list[CampaignRule]:
+        if not self._campaigns_loaded:
+            rows = self.conn.execute(
+                select(t.campaigns.c.definition)
+                .where(t.campaigns.c.program_id == self.pid)
+                .order_by(t.campaigns.c.seq)
+            )
+            stored = [codec.campaign_from_dict(json.loads(r[0])) for r in rows]
+            self.campaign_rules[:0] = stored
+            self._campaigns_loaded = True
+        return self.campaign_rules
+
+    def add_campaign(self, rule: CampaignRule) -> None:
+        self.campaigns()
+        super().add_campaign(rule)
+        self._new_campaigns.append(rule)
+
+    def seen_input(self, key: tuple[str, ...]) -> tuple[bytes, Any] | None:
+        found = self.inputs.get(key)
+        if found is not None:
+            return found
+        row = self.conn.execute(
+            select(t.inputs.c.digest, t.inputs.c.message).where(
+                t.inputs.c.program_id == self.pid, t.inputs.c.key == SEP.join(key)
+            )
+        ).first()
+        if row is None:
+            return None
+        return bytes.fromhex(row[0]), Outcome(True, message=row[1])
+
+    def remember_input(self, key: tuple[str, ...], digest: bytes, outcome: Any) -> None:
+        super().remember_input(key, digest, outcome)
+        self._new_inputs.append(
+            {"key": SEP.join(key), "digest": digest.hex(), "message": outcome.message}
+        )
+
+    def changed(self, member: Member) -> None:
+        self._dirty[member.id] = member
+
+    def forget(self) -> None:
+        """Drop every cached member and look-up (after a commit, or before reading afresh)."""
+        self.__init__(self.conn, self.program, lock=self.lock)  # type: ignore[misc]
+
+    # -- writing back ------------------------------------------------------------------------
+    def _member_row(self, m: Member) -> dict[str, Any]:
+        w = m.wallet
+        due = next_due(m)
+        tiers = self.program.tiers
+        return {
+            "program_id": self.pid,
+            "member_id": m.id,
+            "number": m.number,
+            "status": status(self.program, m),
+            "tier": tiers.levels[tier_on(tiers, m.tiers, local_date(m.clock, self.tz))].id,
+            "available": w.available,
+            "pending": w.pending,
+            "debt": w.debt,
+            "reward_balance_minor": minor(m.reward_balance),
+            "enrolled_at": utc(m.enrolled_at),
+            "clock": utc(m.clock),
+            "next_due_at": utc(due) if due is not None else None,
+            "state": codec.dumps(m),
+        }
+
+    def flush(self, accepted_at: datetime | None) -> None:
+        conn, pid, tz = self.conn, self.pid, self.tz
+        for m in self._dirty.values():
+            owner = (t.lots.c.program_id == pid) & (t.lots.c.member_id == m.id)
+            conn.execute(delete(t.lots).where(owner))
+            if m.wallet.lots:
+                conn.execute(
+                    insert(t.lots),
+                    [
+                        {
+                            "program_id": pid,
+                            "member_id": m.id,
+                            "lot_id": lot.id,
+                            "kind": lot.kind,
+                            "points": lot.points,
+                            "remaining": lot.remaining,
+                            "earned_at": utc(lot.earned_at),
+                            "available_at": utc(lot.available_at) if lot.available_at else None,
+                            "expires_at": utc(lot.expires_at) if lot.expires_at else None,
+                            "expires_month": month_of(lot.expires_at, tz),
+                            "matured": lot.matured,
+                            "ref": lot.ref,
+                        }
+                        for lot in m.wallet.lots
+                    ],
+                )
+            if m.wallet.entries:
+                conn.execute(
+                    insert(t.ledger),
+                    [
+                        {
+                            "program_id": pid,
+                            "member_id": m.id,
+                            "seq": e.seq,
+                            "at": utc(e.at),
+                            "month": month_of(e.at, tz),
+                            "kind": e.kind,
+                            "points": e.points,
+                            "ref": e.ref,
+                            "note": e.note,
+                        }
+                        for e in m.wallet.entries
+                    ],
+                )
+                m.wallet.entry_base += len(m.wallet.entries)
+                m.wallet.entries.clear()
+            owned = (t.certificates.c.program_id == pid) & (t.certificates.c.member_id == m.id)
+            conn.execute(delete(t.certificates).where(owned))
+            if m.certificates:
+                conn.execute(
+                    insert(t.certificates),
+                    [
+                        {
+                            "program_id": pid,
+                            "code": c.code,
+                            "member_id": m.id,
+                            "kind": c.kind,
+                            "amount_minor": minor(c.amount),
+                            "issued_at": utc(c.issued_at),
+                            "expires_on": c.expires_on.isoformat(),
+                            "redeemed_at": utc(c.redeemed_at) if c.redeemed_at else None,
+                            "redeemed_order": c.redeemed_order,
+                        }
+                        for c in m.certificates
+                    ],
+                )
+            if m.notifications:
+                conn.execute(
+                    insert(t.outbox),
+                    [
+                        {
+                            "program_id": pid,
+                            "member_id": m.id,
+                            "seq": m.outbox_base + i + 1,
+                            "at": utc(n.at),
+                            "kind": n.kind,
+                            "data": json.dumps(n.data),
+                        }
+                        for i, n in enumerate(m.notifications)
+                    ],
+                )
+                m.outbox_base += len(m.notifications)
+                m.notifications.clear()
+            row = self._member_row(m)  # after the counters above moved on
+            if m.id in self._new_members:
+                conn.execute(insert(t.members), [{**row, "seq": sequence_of(m.number)}])
+            else:
+                conn.execute(
+                    update(t.members)
+                    .where(t.members.c.program_id == pid, t.members.c.member_id == m.id)
+                    .values(**{k: v for k, v in row.items() if k != "program_id"})
+                )
+        insert_ignore(conn, t.member_keys, [{"program_id": pid, **k} for k in self._new_keys])
+        if self._new_orders:
+            conn.execute(
+                insert(t.orders),
+                [
+                    {
+                        "program_id": pid,
+                        "order_id": o.order,
+                        "member_id": o.member,
+                        "anonymous_state": None if o.member else json.dumps(codec.order_to_dict(o)),
+                    }
+                    for o in self._new_orders.values()
+                ],
+            )
+        for o in self._changed_orders.values():
+            if o.order in self._new_orders and o.member is None:
+                continue
+            conn.execute(
+                update(t.orders)
+                .where(t.orders.c.program_id == pid, t.orders.c.order_id == o.order)
+                .values(
+                    member_id=o.member,
+                    anonymous_state=None if o.member else json.dumps(codec.order_to_dict(o)),
+                )
+            )
+        if self._new_campaigns:
+            base = len(self.campaign_rules) - len(self._new_campaigns)
+            conn.execute(
+                insert(t.campaigns),
+                [
+                    {
+                        "program_id": pid,
+                        "campaign_id": c.id,
+                        "seq": base + i,
+                        "definition": json.dumps(codec.campaign_to_dict(c)),
+                    }
+                    for i, c in enumerate(self._new_campaigns)
+                ],
+            )
+        if self._new_inputs:
+            at = utc(accepted_at) if accepted_at else ""
+            conn.execute(
+                insert(t.inputs),
+                [{"program_id": pid, "accepted_at": at, **i} for i in self._new_inputs],
+            )
+        self._dirty.clear()
+        self._new_members.clear()
+        self._new_keys.clear()
+        self._new_orders.clear()
+        self._changed_orders.clear()
+        self._new_campaigns.clear()
+        self._new_inputs.clear()

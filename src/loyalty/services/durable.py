@@ -1,0 +1,315 @@
+"""The durable engine: the same pure engine with the database around it.
+
+* ``apply``: one input is one transaction. The member's row is locked (``SELECT ... FOR UPDATE`` on
+  PostgreSQL), so inputs for one member are serialised while different members run in parallel;
+  serialisation failures and deadlocks are retried. Inputs are ordered per member.
+* ``import_file``: a file of SPEC §7 inputs in batches, one transaction per batch, with the file's
+  progress committed in the same transaction: after a crash the same command resumes where the last
+  batch ended and applies nothing twice. A file is ordered as a whole, as in a replay.
+* ``run_jobs``: advance the members whose next due moment has come, in chunks (``SKIP LOCKED`` on
+  PostgreSQL, so two runners share the work instead of colliding).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
+
+from loyalty.adapters.sql import schema as t
+from loyalty.adapters.sql.database import DatabaseError, ensure_schema, make_engine
+from loyalty.adapters.sql.registry import SqlRegistry, insert_ignore, utc
+from loyalty.domain.engine import Engine as LoyaltyEngine
+from loyalty.domain.engine import Outcome
+from loyalty.domain.errors import LoyaltyError
+from loyalty.domain.events import Event, parse_event
+from loyalty.domain.jobs import advance
+from loyalty.programs.schema import Program
+
+RETRYABLE_PG = {"40001", "40P01", "55P03"}
+
+
+def _retryable(exc: DBAPIError) -> bool:
+    code = getattr(exc.orig, "sqlstate", None)
+    if code in RETRYABLE_PG:
+        return True
+    if isinstance(exc, IntegrityError):  # two first inputs for one new member raced
+        return True
+    return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
+
+
+def _parse_time(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
+
+
+@dataclass
+class ImportReport:
+    lines: int = 0
+    accepted: int = 0
+    resumed_from: int = 0
+    rejected: list[dict[str, Any]] = field(default_factory=list)
+
+
+class DurableEngine:
+    def __init__(self, program: Program, database: str | None = None, db: Engine | None = None):
+        self.program = program
+        self.db = db if db is not None else make_engine(database)
+        ensure_schema(self.db)
+        self._register_program()
+
+    # -- the program ---------------------------------------------------------------------------
+    def _register_program(self) -> None:
+        definition = self.program.model_dump_json()
+        with self.db.begin() as conn:
+            row = conn.execute(
+                select(t.programs.c.definition).where(t.programs.c.program_id == self.program.id)
+            ).first()
+            if row is None:
+                insert_ignore(
+                    conn,
+                    t.programs,
+                    [
+                        {
+                            "program_id": self.program.id,
+                            "name": self.program.name,
+                            "definition": definition,
+                            "member_seq": 0,
+                        }
+                    ],
+                )
+                insert_ignore(
+                    conn,
+                    t.program_versions,
+                    [
+                        {
+                            "program_id": self.program.id,
+                            "effective": v.effective.isoformat(),
+                            "changes": json.dumps(v.changes),
+                        }
+                        for v in self.program.versions
+                    ],
+                )
+            elif row[0] != definition:
+                raise DatabaseError(
+                    f"program {self.program.id} in the database differs from the one given; a "
+                    "change of rules is a new version (see docs/programs.md)",
+                    "program",
+                )
+
+    def now(self, conn: Connection) -> datetime | None:
+        """The program's clock: its last accepted input (or job run), whichever is later."""
+        stored = conn.execute(
+            select(t.programs.c.now).where(t.programs.c.program_id == self.program.id)
+        ).scalar()
+        latest = conn.execute(
+            select(func.max(t.members.c.clock)).where(t.members.c.program_id == self.program.id)
+        ).scalar()
+        times = [x for x in (_parse_time(stored), _parse_time(latest)) if x is not None]
+        return max(times) if times else None
+
+    def _move_clock(self, conn: Connection, at: datetime) -> None:
+        conn.execute(
+            update(t.programs)
+            .where(
+                t.programs.c.program_id == self.program.id,
+                (t.programs.c.now.is_(None)) | (t.programs.c.now < utc(at)),
+            )
+            .values(now=utc(at))
+        )
+
+    def _engine(self, conn: Connection, *, lock: bool) -> tuple[LoyaltyEngine, SqlRegistry]:
+        registry = SqlRegistry(conn, self.program, lock=lock)
+        return LoyaltyEngine(self.program, registry), registry
+
+    # -- one input, one transaction ----------------------------------------------------------
+    def apply(self, raw: str | bytes | dict[str, Any] | Event, attempts: int = 20) -> Outcome:
+        try:
+            event = raw if not isinstance(raw, str | bytes | dict) else parse_event(raw)
+        except LoyaltyError as exc:
+            return Outcome(False, exc)
+        for attempt in range(attempts):
+            try:
+                with self.db.begin() as conn:
+                    engine, registry = self._engine(conn, lock=True)
+                    engine.member_time_order = True
+                    outcome = engine.apply(event)
+                    if outcome.accepted and not outcome.duplicate:
+                        registry.flush(event.at)
+                        if not hasattr(event, "member"):
+                            self._move_clock(conn, event.at)
+                    return outcome
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.5, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
+
+    # -- batch import ---------------------------------------------------------------------------
+    def import_file(
+        self,
+        path: str | Path,
+        *,
+        batch: int = 2000,
+        progress: Callable[[int, int], None] | None = None,
+    ) -> ImportReport:
+        path = Path(path)
+        source = hashlib.sha256(path.read_bytes()).hexdigest()[:64]
+        pid = self.program.id
+        with self.db.begin() as conn:
+            row = conn.execute(
+                select(t.imports.c.lines_done, t.imports.c.accepted).where(
+                    t.imports.c.program_id == pid, t.imports.c.source == source
+                )
+            ).first()
+        report = ImportReport()
+        started = row is not None
+        done, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
+        report.resumed_from = done
+        total = sum(1 for _ in path.open("rb"))
+        lines = self._numbered(path, done)
+        while True:
+            chunk = [next(lines, None) for _ in range(batch)]
+            chunk_lines = [c for c in chunk if c is not None]
+            if not chunk_lines:
+                break
+            with self.db.begin() as conn:
+                engine, registry = self._engine(conn, lock=False)
+                engine.now = self.now(conn)
+                rejections = []
+                for number, line in chunk_lines:
+                    if not line.strip():
+                        continue
+                    outcome = engine.apply(line)
+                    if outcome.accepted:
+                        accepted += 1
+                    else:
+                        rejections.append(
+                            {
+                                "program_id": pid,
+                                "source": source,
+                                "line": number,
+                                "error": str(outcome.error),
+                            }
+                        )
+                registry.flush(engine.now)
+                if engine.now is not None:
+                    self._move_clock(conn, engine.now)
+                if rejections:
+                    insert_ignore(conn, t.import_rejections, rejections)
+                done = chunk_lines[-1][0]
+                values = {"lines_done": done, "accepted": accepted}
+                if not started:
+                    conn.execute(
+                        insert(t.imports), [{"program_id": pid, "source": source, **values}]
+                    )
+                    started = True
+                else:
+                    conn.execute(
+                        update(t.imports)
+                        .where(t.imports.c.program_id == pid, t.imports.c.source == source)
+                        .values(**values)
+                    )
+            if progress is not None:
+                progress(done, total)
+        report.lines, report.accepted = done, accepted
+        with self.db.connect() as conn:
+            report.rejected = [
+                {"line": int(r[0]), "error": r[1]}
+                for r in conn.execute(
+                    select(t.import_rejections.c.line, t.import_rejections.c.error)
+                    .where(
+                        t.import_rejections.c.program_id == pid,
+                        t.import_rejections.c.source == source,
+                    )
+                    .order_by(t.import_rejections.c.line)
+                )
+            ]
+        return report
+
+    @staticmethod
+    def _numbered(path: Path, skip: int) -> Iterator[tuple[int, bytes]]:
+        with path.open("rb") as handle:
+            for number, line in enumerate(handle, start=1):
+                if number > skip:
+                    yield number, line
+
+    # -- jobs -----------------------------------------------------------------------------------
+    def run_jobs(self, until: datetime | None = None, chunk: int = 500) -> int:
+        """Advance every member with work due at or before ``until`` (default: the program's
+        clock). Returns how many members were advanced."""
+        pid = self.program.id
+        with self.db.connect() as conn:
+            until = until or self.now(conn)
+        if until is None:
+            return 0
+        moved = 0
+        while True:
+            with self.db.begin() as conn:
+                query = (
+                    select(t.members.c.member_id)
+                    .where(t.members.c.program_id == pid, t.members.c.next_due_at <= utc(until))
+                    .order_by(t.members.c.next_due_at)
+                    .limit(chunk)
+                )
+                if conn.dialect.name == "postgresql":
+                    query = query.with_for_update(skip_locked=True)
+                ids = [str(r[0]) for r in conn.execute(query)]
+                if not ids:
+                    self._move_clock(conn, until)
+                    return moved
+                engine, registry = self._engine(conn, lock=False)
+                for member_id in ids:
+                    member = registry.member(member_id)
+                    assert member is not None
+                    advance(engine.program_at, member, until, engine.tz, engine.issue_certificate)
+                    registry.changed(member)
+                registry.flush(None)
+                moved += len(ids)
+
+    # -- reading ---------------------------------------------------------------------------------
+    def summaries(self, member: str | None = None) -> dict[str, dict[str, Any]]:
+        """SPEC §8 member summaries at the program's clock (nothing is written)."""
+        with self.db.connect() as conn:
+            engine, registry = self._engine(conn, lock=False)
+            engine.now = self.now(conn)
+            if member is not None:
+                found = registry.member(member)
+                if found is None:
+                    raise DatabaseError(f"unknown member {member}", "member")
+                return {found.id: engine.summary(found.id)}
+            out = {}
+            for member_id in registry.member_ids():
+                out[member_id] = engine.summary(member_id)
+                registry.members.pop(member_id, None)
+            return out
+
+    def find_member(
+        self, number: str | None = None, email: str | None = None, phone: str | None = None
+    ) -> str | None:
+        with self.db.connect() as conn:
+            engine, _ = self._engine(conn, lock=False)
+            return engine.find_member(number=number, email=email, phone=phone)
+
+    def ledger(self, member: str) -> list[dict[str, Any]]:
+        with self.db.connect() as conn:
+            rows = conn.execute(
+                select(
+                    t.ledger.c.seq,
+                    t.ledger.c.at,
+                    t.ledger.c.kind,
+                    t.ledger.c.points,
+                    t.ledger.c.ref,
+                    t.ledger.c.note,
+                )
+                .where(t.ledger.c.program_id == self.program.id, t.ledger.c.member_id == member)
+                .order_by(t.ledger.c.seq)
+            )
+            return [dict(r._mapping) for r in rows]
