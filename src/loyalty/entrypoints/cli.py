@@ -10,20 +10,40 @@ from __future__ import annotations
 
 import json
 import sys
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.exc import SQLAlchemyError
 
+from loyalty.adapters.sql.database import database_url, head_revision, make_engine, upgrade
 from loyalty.domain.errors import LoyaltyError
 from loyalty.programs.loader import PRESETS, load_program
 from loyalty.services.demo import demo_path
+from loyalty.services.durable import DurableEngine
 from loyalty.services.replay import ReplayResult, replay_file
+from loyalty.services.reports import REPORTS
 from loyalty.services.synthetic import generate_history
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Loyalty-program engine.")
+db_app = typer.Typer(no_args_is_help=True, help="Database schema (Alembic migrations).")
+jobs_app = typer.Typer(no_args_is_help=True, help="Time-driven jobs.")
+member_app = typer.Typer(no_args_is_help=True, help="Find and link members.")
+app.add_typer(db_app, name="db")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(member_app, name="member")
+DatabaseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--database",
+        "-d",
+        help="SQLAlchemy URL (default: $LOYALTY_DATABASE_URL or sqlite:///./loyalty.db)",
+    ),
+]
 console = Console(width=None if sys.stdout.isatty() else 160)
 ProgramOption = Annotated[
     str, typer.Option("--program", "-p", help="preset (soko, sogo, soma) or a TOML program file")
@@ -139,6 +159,190 @@ def check_program(path: Annotated[str, typer.Argument(help="preset name or TOML 
     console.print(
         f"[green]ok[/green]: {loaded.name} ({loaded.id}), {len(loaded.tiers.levels)} tiers"
     )
+
+
+def _durable(program: str, database: str | None) -> DurableEngine:
+    try:
+        return DurableEngine(load_program(program), database)
+    except LoyaltyError as exc:
+        _fail(str(exc))
+        raise
+    except SQLAlchemyError as exc:
+        _fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
+        raise
+
+
+def _emit(data: Any, as_json: bool) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(data, indent=2) + "\n")
+    else:
+        console.print_json(json.dumps(data))
+
+
+@db_app.command("upgrade")
+def db_upgrade(database: DatabaseOption = None) -> None:
+    """Create or migrate the schema to the current version."""
+    try:
+        engine = make_engine(database)
+        upgrade(engine)
+    except SQLAlchemyError as exc:
+        _fail(f"database: {str(exc).splitlines()[0]}")
+    console.print(f"[green]schema at {head_revision()}[/green] ({database_url(database)})")
+
+
+@app.command("import")
+def import_(
+    file: Annotated[Path, typer.Argument(help="JSON Lines of inputs (SPEC §7)")],
+    program: ProgramOption,
+    database: DatabaseOption = None,
+    batch: Annotated[int, typer.Option(min=1, help="inputs per transaction")] = 2000,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Apply a file of inputs to the database in batches; rerun to resume after a crash."""
+    if not file.is_file():
+        _fail(f"{file}: no such file")
+    durable = _durable(program, database)
+    with Progress(
+        TextColumn("[progress.description]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=Console(stderr=True),
+        disable=as_json,
+    ) as bar:
+        task = bar.add_task(f"importing {file.name}", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = durable.import_file(file, batch=batch, progress=progress)
+    out = {
+        "lines": report.lines,
+        "accepted": report.accepted,
+        "resumed_from": report.resumed_from,
+        "rejected": report.rejected,
+    }
+    if as_json:
+        _emit(out, True)
+        return
+    for rejected in report.rejected:
+        console.print(f"[yellow]line {rejected['line']}[/yellow]: {rejected['error']}")
+    resumed = f" (resumed after line {report.resumed_from})" if report.resumed_from else ""
+    console.print(
+        f"{report.lines} lines, {report.accepted} inputs accepted, "
+        f"{len(report.rejected)} rejected{resumed}"
+    )
+
+
+@app.command("apply")
+def apply_(
+    event: Annotated[str, typer.Argument(help="one input as JSON (SPEC §7)")],
+    program: ProgramOption,
+    database: DatabaseOption = None,
+) -> None:
+    """Apply one input in its own transaction and print the outcome."""
+    outcome = _durable(program, database).apply(event)
+    if not outcome.accepted:
+        assert outcome.error is not None
+        _emit({"accepted": False, "error": outcome.error.as_dict()}, True)
+        raise typer.Exit(1)
+    _emit({"accepted": True, "duplicate": outcome.duplicate, "message": outcome.message}, True)
+
+
+@app.command()
+def summary(
+    program: ProgramOption,
+    member: Annotated[str | None, typer.Option(help="one member")] = None,
+    database: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Print SPEC §8 member summaries from the database."""
+    durable = _durable(program, database)
+    try:
+        members = durable.summaries(member)
+    except LoyaltyError as exc:
+        _fail(str(exc))
+        return
+    if as_json:
+        _emit({"members": members}, True)
+    else:
+        console.print(_table(f"{durable.program.name}", {"members": members}))
+
+
+@jobs_app.command("run")
+def jobs_run(
+    program: ProgramOption,
+    until: Annotated[
+        str | None, typer.Option(help="ISO-8601 time with offset (default: the program's clock)")
+    ] = None,
+    database: DatabaseOption = None,
+    chunk: Annotated[int, typer.Option(min=1)] = 500,
+) -> None:
+    """Run every job due (maturing, expiry, conversion, issuance, requalification, birthdays)."""
+    moment = None
+    if until is not None:
+        try:
+            moment = datetime.fromisoformat(until)
+        except ValueError:
+            _fail(f"--until: not an ISO-8601 time: {until}")
+        if moment is not None and moment.tzinfo is None:
+            _fail("--until: the time needs a UTC offset")
+    moved = _durable(program, database).run_jobs(moment, chunk=chunk)
+    console.print(f"{moved} members advanced")
+
+
+@app.command()
+def report(
+    name: Annotated[str, typer.Argument(help="liability | activity | tiers")],
+    program: ProgramOption,
+    database: DatabaseOption = None,
+    as_json: Annotated[bool, typer.Option("--json")] = False,
+) -> None:
+    """Points liability, monthly activity or tier distribution, computed in SQL."""
+    if name not in REPORTS:
+        _fail(f"unknown report {name!r}: choose one of {', '.join(REPORTS)}")
+    durable = _durable(program, database)
+    with durable.db.connect() as conn:
+        data = REPORTS[name](conn, durable.program)
+    _emit(data, as_json)
+
+
+@member_app.command("find")
+def member_find(
+    program: ProgramOption,
+    number: Annotated[str | None, typer.Option()] = None,
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Find a member by member number, email or phone (SM-2)."""
+    if not (number or email or phone):
+        _fail("give --number, --email or --phone")
+    durable = _durable(program, database)
+    found = durable.find_member(number=number, email=email, phone=phone)
+    if found is None:
+        _fail("no such member")
+        return
+    _emit({"member": found, **durable.summaries(found)[found]}, True)
+
+
+@member_app.command("link")
+def member_link(
+    program: ProgramOption,
+    member: Annotated[str, typer.Option(help="the id of the online registration")],
+    number: Annotated[str, typer.Option(help="the member number issued in a boutique")],
+    at: Annotated[str, typer.Option(help="ISO-8601 time with offset")],
+    email: Annotated[str | None, typer.Option()] = None,
+    phone: Annotated[str | None, typer.Option()] = None,
+    database: DatabaseOption = None,
+) -> None:
+    """Link an online registration to a member number issued in a boutique (SM-2)."""
+    event = {"type": "enroll", "at": at, "member": member, "member_number": number}
+    if email:
+        event["email"] = email
+    if phone:
+        event["phone"] = phone
+    apply_(json.dumps(event), program, database)
 
 
 def main() -> None:
