@@ -115,6 +115,8 @@ class Engine:
             self._touched.clear()
             return Outcome(False, exc)
         for member, _ in self._touched:
+            if event.at > member.clock:
+                member.clock = event.at
             convert(self.program_at(event.at), member, event.at)
             self.registry.changed(member)
         self._touched.clear()
@@ -150,8 +152,6 @@ class Engine:
         self._touched.append((member, saved))
         if saved is not None:
             advance(self.program_at, member, at, self.tz, self.issue_certificate)
-        elif at > member.clock:
-            member.clock = at
         return member
 
     def add_member(self, member: Member) -> None:

@@ -54,4 +54,9 @@ class InsufficientPoints(LoyaltyError):
 
 
 class InvalidProgram(LoyaltyError):
+    """The message names the file, the field path and the reason; ``field`` is the first path."""
+
     code = "invalid_program"
+
+    def __str__(self) -> str:
+        return self.message

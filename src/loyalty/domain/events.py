@@ -15,6 +15,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     AwareDatetime,
     BaseModel,
     BeforeValidator,
@@ -43,6 +44,27 @@ def _money(value: object) -> Decimal:
 
 
 Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(str, return_type=str)]
+_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
+TIME_MESSAGE = "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)"
+FIRST_YEAR, LAST_YEAR = 1900, 9000
+
+
+def _time_text(value: object) -> object:
+    if not isinstance(value, str) or not _TIME_RE.match(value):
+        raise ValueError(TIME_MESSAGE)
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise ValueError(TIME_MESSAGE) from None
+
+
+def _time_range(value: datetime) -> datetime:
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
+    return value
+
+
+Time = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_time_range)]
 Channel = Literal["online", "store", "popup", "outlet", "phone"]
 LineKind = Literal[
     "merchandise",
@@ -62,7 +84,7 @@ class _Strict(BaseModel):
 
 
 class _Event(_Strict):
-    at: AwareDatetime
+    at: Time
 
     def key(self) -> tuple[str, ...] | None:
         return None
@@ -192,8 +214,8 @@ class Adjust(_Event):
 class Campaign(_Event):
     type: Literal["campaign"]
     id: Id
-    starts: AwareDatetime
-    ends: AwareDatetime
+    starts: Time
+    ends: Time
     multiplier: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")] | None = None
     bonus_points: Annotated[int, Field(ge=0)] | None = None
     min_spend: Money | None = None
@@ -253,14 +275,12 @@ def _explain(exc: ValidationError) -> InvalidInput:
         return InvalidInput("unknown field", where)
     if kind == "missing":
         return InvalidInput("required field is missing", where)
-    if kind == "value_error" and MONEY_MESSAGE in err["msg"]:
-        return InvalidInput(MONEY_MESSAGE, where)
+    if kind == "value_error":
+        return InvalidInput(str(err["msg"]).removeprefix("Value error, "), where)
     if kind == "timezone_aware":
         return InvalidInput("time must be ISO-8601 with a UTC offset", where)
     if kind.startswith("datetime"):
-        return InvalidInput(
-            "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)", where
-        )
+        return InvalidInput(TIME_MESSAGE, where)
     return InvalidInput(err["msg"], where)
 
 

@@ -51,7 +51,7 @@ ProgramOption = Annotated[
 
 
 def _fail(message: str) -> None:
-    Console(stderr=True).print(f"[red]error:[/red] {message}")
+    sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(2)
 
 
@@ -125,9 +125,13 @@ def demo(
     as_json: Annotated[bool, typer.Option("--json", help="print SPEC §8 JSON")] = False,
 ) -> None:
     """Replay the bundled demo history of each preset and print the members' summaries."""
+    if as_json:  # one document: {preset: SPEC §8 output}
+        outputs = {p: replay_file(load_program(p), demo_path(p)).output() for p in PRESETS}
+        sys.stdout.write(json.dumps(outputs, indent=2) + "\n")
+        return
     for preset in PRESETS:
         loaded = load_program(preset)
-        _print(replay_file(loaded, demo_path(preset)), as_json, f"{loaded.name} (demo)")
+        _print(replay_file(loaded, demo_path(preset)), False, f"{loaded.name} (demo)")
 
 
 @app.command("generate-history")

@@ -15,21 +15,35 @@ from loyalty.programs.schema import Program
 PRESETS = ("soko", "sogo", "soma")
 
 
-def _describe(exc: ValidationError) -> str:
-    parts = []
+def _problems(exc: ValidationError, prefix: str = "") -> list[tuple[str, str]]:
+    """(field path, reason) of each error; a model-level check names its field as 'path: why'."""
+    out = []
     for err in exc.errors():
-        where = ".".join(str(p) for p in err["loc"]) or "(program)"
-        parts.append(f"{where}: {err['msg']}")
-    return "; ".join(parts)
+        where = ".".join(str(p) for p in err["loc"])
+        message = str(err["msg"]).removeprefix("Value error, ")
+        head, sep, rest = message.partition(": ")
+        if sep and " " not in head:
+            where, message = ".".join(x for x in (where, head) if x), rest
+        out.append((prefix + where if where else prefix.rstrip(".") or "(program)", message))
+    return out
+
+
+def _invalid(source: str, problems: list[tuple[str, str]]) -> InvalidProgram:
+    text = "; ".join(f"{where}: {why}" for where, why in problems)
+    return InvalidProgram(f"{source}: {text}", problems[0][0])
 
 
 def program_from_dict(data: dict[str, Any], source: str = "program") -> Program:
     try:
         program = Program.model_validate(data)
-        for index in range(1, len(program.versions) + 1):
-            version_at(program, index)  # each version, merged over those before it
     except ValidationError as exc:
-        raise InvalidProgram(f"{source}: {_describe(exc)}") from None
+        raise _invalid(source, _problems(exc)) from None
+    ordered = sorted(range(len(program.versions)), key=lambda i: program.versions[i].effective)
+    for position, index in enumerate(ordered, start=1):
+        try:
+            version_at(program, position)  # each version, merged over those before it
+        except ValidationError as exc:
+            raise _invalid(source, _problems(exc, f"versions.{index}.changes.")) from None
     return program
 
 
@@ -63,7 +77,10 @@ def load_program(spec: str | Path) -> Program:
             raise InvalidProgram(
                 f"{name}: no such preset ({', '.join(PRESETS)}) or program file", field="program"
             )
-        text = path.read_text()
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as exc:
+            raise InvalidProgram(f"{name}: not valid UTF-8 ({exc.reason})") from None
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -10,9 +10,16 @@ from datetime import date
 from decimal import Decimal
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-Money = Annotated[Decimal, Field(ge=0, decimal_places=2)]
+
+def _no_float(value: object) -> object:
+    if isinstance(value, float):
+        raise ValueError('money must be a decimal string such as "10.50" (not a float)')
+    return value
+
+
+Money = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, decimal_places=2)]
 Channel = Literal["online", "store", "popup", "outlet", "phone"]
 LineKind = Literal[
     "merchandise",
@@ -54,15 +61,15 @@ class Tiers(Model):
     @model_validator(mode="after")
     def _ordered(self) -> Tiers:
         if self.levels[0].threshold != 0:
-            raise ValueError("the first (entry) tier must have threshold 0")
+            raise ValueError("levels: the first (entry) tier must have threshold 0")
         for lower, higher in zip(self.levels, self.levels[1:], strict=False):
             if higher.threshold <= lower.threshold:
-                raise ValueError("tier thresholds must increase")
+                raise ValueError("levels: tier thresholds must increase")
         if self.on_refund == "reverse" and self.window != "calendar_year":
-            raise ValueError("on_refund = 'reverse' is supported with calendar_year tiers only")
+            raise ValueError("on_refund: 'reverse' is supported with calendar_year tiers only")
         ids = [t.id for t in self.levels]
         if len(set(ids)) != len(ids):
-            raise ValueError("tier ids must be unique")
+            raise ValueError("levels: tier ids must be unique")
         return self
 
 
@@ -184,17 +191,19 @@ class Program(Model):
         try:
             ZoneInfo(self.timezone)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"unknown time zone {self.timezone!r}") from exc
+            raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from exc
         tier_ids = {t.id for t in self.tiers.levels}
         for reward in self.rewards:
             if reward.min_tier is not None and reward.min_tier not in tier_ids:
-                raise ValueError(f"reward {reward.id!r}: unknown min_tier {reward.min_tier!r}")
+                raise ValueError(
+                    f"rewards: {reward.id!r} names an unknown min_tier {reward.min_tier!r}"
+                )
         for benefit in self.benefits:
             for tier in [*benefit.tiers, *benefit.min_purchase_tiers]:
                 if tier not in tier_ids:
-                    raise ValueError(f"benefit {benefit.id!r}: unknown tier {tier!r}")
+                    raise ValueError(f"benefits: {benefit.id!r} names an unknown tier {tier!r}")
         if self.pending.kind == "business_days" and self.pending.country is None:
-            raise ValueError("pending.country is required for business_days")
+            raise ValueError("pending.country: required for business_days")
         if self.pending.country is not None:
             import holidays
 

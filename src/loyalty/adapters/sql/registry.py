@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
@@ -276,98 +276,147 @@ class SqlRegistry(Registry):
             "state": codec.dumps(m),
         }
 
+    def prefetch(self, member_ids: set[str], order_ids: set[str]) -> None:
+        """Load many members and orders in one query each (batch import)."""
+        wanted = [m for m in member_ids if m not in self.members and m not in self.aliases]
+        for part in _chunks(wanted, 500):
+            rows = self.conn.execute(
+                select(t.member_keys.c.value, t.member_keys.c.member_id).where(
+                    t.member_keys.c.program_id == self.pid,
+                    t.member_keys.c.kind == "alias",
+                    t.member_keys.c.value.in_(part),
+                )
+            )
+            for alias, owner in rows:
+                self.aliases[alias] = owner
+            ids = [self.aliases.get(m, m) for m in part]
+            found = set()
+            for mid, state in self.conn.execute(
+                select(t.members.c.member_id, t.members.c.state).where(
+                    t.members.c.program_id == self.pid, t.members.c.member_id.in_(ids)
+                )
+            ):
+                loaded = codec.loads(state)
+                self.members[mid] = loaded
+                self.by_number[loaded.number] = mid
+                found.add(mid)
+            for m in part:
+                if m not in self.aliases:
+                    self._absent.add(("alias", m))
+            self._absent.update(("member", mid) for mid in ids if mid not in found)
+        orders = [o for o in order_ids if o not in self.orders]
+        for part in _chunks(orders, 500):
+            found = set()
+            for order_id, owner, state in self.conn.execute(
+                select(t.orders.c.order_id, t.orders.c.member_id, t.orders.c.anonymous_state).where(
+                    t.orders.c.program_id == self.pid, t.orders.c.order_id.in_(part)
+                )
+            ):
+                self.orders[order_id] = owner
+                if owner is None:
+                    self.anonymous[order_id] = codec.order_from_dict(json.loads(state), {})
+                found.add(order_id)
+            self._absent.update(("order", o) for o in part if o not in found)
+
     def flush(self, accepted_at: datetime | None) -> None:
+        """Write what this unit of work changed: one statement per table for all members."""
         conn, pid, tz = self.conn, self.pid, self.tz
-        for m in self._dirty.values():
-            owner = (t.lots.c.program_id == pid) & (t.lots.c.member_id == m.id)
-            conn.execute(delete(t.lots).where(owner))
-            if m.wallet.lots:
+        members = list(self._dirty.values())
+        old = [m.id for m in members if m.id not in self._new_members]
+        for part in _chunks(old, 500):
+            for table in (t.lots, t.certificates):
                 conn.execute(
-                    insert(t.lots),
-                    [
-                        {
-                            "program_id": pid,
-                            "member_id": m.id,
-                            "lot_id": lot.id,
-                            "kind": lot.kind,
-                            "points": lot.points,
-                            "remaining": lot.remaining,
-                            "earned_at": utc(lot.earned_at),
-                            "available_at": utc(lot.available_at) if lot.available_at else None,
-                            "expires_at": utc(lot.expires_at) if lot.expires_at else None,
-                            "expires_month": month_of(lot.expires_at, tz),
-                            "matured": lot.matured,
-                            "ref": lot.ref,
-                        }
-                        for lot in m.wallet.lots
-                    ],
+                    delete(table).where(table.c.program_id == pid, table.c.member_id.in_(part))
                 )
-            if m.wallet.entries:
-                conn.execute(
-                    insert(t.ledger),
-                    [
-                        {
-                            "program_id": pid,
-                            "member_id": m.id,
-                            "seq": e.seq,
-                            "at": utc(e.at),
-                            "month": month_of(e.at, tz),
-                            "kind": e.kind,
-                            "points": e.points,
-                            "ref": e.ref,
-                            "note": e.note,
-                        }
-                        for e in m.wallet.entries
-                    ],
+        lot_rows, entry_rows, cert_rows, outbox_rows = [], [], [], []
+        for m in members:
+            for lot in m.wallet.lots:
+                lot_rows.append(
+                    {
+                        "program_id": pid,
+                        "member_id": m.id,
+                        "lot_id": lot.id,
+                        "kind": lot.kind,
+                        "points": lot.points,
+                        "remaining": lot.remaining,
+                        "earned_at": utc(lot.earned_at),
+                        "available_at": utc(lot.available_at) if lot.available_at else None,
+                        "expires_at": utc(lot.expires_at) if lot.expires_at else None,
+                        "expires_month": month_of(lot.expires_at, tz),
+                        "matured": lot.matured,
+                        "ref": lot.ref,
+                    }
                 )
-                m.wallet.entry_base += len(m.wallet.entries)
-                m.wallet.entries.clear()
-            owned = (t.certificates.c.program_id == pid) & (t.certificates.c.member_id == m.id)
-            conn.execute(delete(t.certificates).where(owned))
-            if m.certificates:
-                conn.execute(
-                    insert(t.certificates),
-                    [
-                        {
-                            "program_id": pid,
-                            "code": c.code,
-                            "member_id": m.id,
-                            "kind": c.kind,
-                            "amount_minor": minor(c.amount),
-                            "issued_at": utc(c.issued_at),
-                            "expires_on": c.expires_on.isoformat(),
-                            "redeemed_at": utc(c.redeemed_at) if c.redeemed_at else None,
-                            "redeemed_order": c.redeemed_order,
-                        }
-                        for c in m.certificates
-                    ],
+            for e in m.wallet.entries:
+                entry_rows.append(
+                    {
+                        "program_id": pid,
+                        "member_id": m.id,
+                        "seq": e.seq,
+                        "at": utc(e.at),
+                        "month": month_of(e.at, tz),
+                        "kind": e.kind,
+                        "points": e.points,
+                        "ref": e.ref,
+                        "note": e.note,
+                    }
                 )
-            if m.notifications:
-                conn.execute(
-                    insert(t.outbox),
-                    [
-                        {
-                            "program_id": pid,
-                            "member_id": m.id,
-                            "seq": m.outbox_base + i + 1,
-                            "at": utc(n.at),
-                            "kind": n.kind,
-                            "data": json.dumps(n.data),
-                        }
-                        for i, n in enumerate(m.notifications)
-                    ],
+            m.wallet.entry_base += len(m.wallet.entries)
+            m.wallet.entries.clear()
+            for c in m.certificates:
+                cert_rows.append(
+                    {
+                        "program_id": pid,
+                        "code": c.code,
+                        "member_id": m.id,
+                        "kind": c.kind,
+                        "amount_minor": minor(c.amount),
+                        "issued_at": utc(c.issued_at),
+                        "expires_on": c.expires_on.isoformat(),
+                        "redeemed_at": utc(c.redeemed_at) if c.redeemed_at else None,
+                        "redeemed_order": c.redeemed_order,
+                    }
                 )
-                m.outbox_base += len(m.notifications)
-                m.notifications.clear()
-            row = self._member_row(m)  # after the counters above moved on
+            for i, n in enumerate(m.notifications):
+                outbox_rows.append(
+                    {
+                        "program_id": pid,
+                        "member_id": m.id,
+                        "seq": m.outbox_base + i + 1,
+                        "at": utc(n.at),
+                        "kind": n.kind,
+                        "data": json.dumps(n.data),
+                    }
+                )
+            m.outbox_base += len(m.notifications)
+            m.notifications.clear()
+        for table, rows in (
+            (t.lots, lot_rows),
+            (t.ledger, entry_rows),
+            (t.certificates, cert_rows),
+            (t.outbox, outbox_rows),
+        ):
+            if rows:
+                conn.execute(insert(table), rows)
+        new_rows, old_rows = [], []
+        for m in members:  # after the counters above moved on
+            row = self._member_row(m)
             if m.id in self._new_members:
-                conn.execute(insert(t.members), [{**row, "seq": sequence_of(m.number)}])
+                new_rows.append({**row, "seq": sequence_of(m.number)})
             else:
-                conn.execute(
-                    update(t.members)
-                    .where(t.members.c.program_id == pid, t.members.c.member_id == m.id)
-                    .values(**{k: v for k, v in row.items() if k != "program_id"})
+                old_rows.append({**row, "b_pid": pid, "b_mid": m.id})
+        if new_rows:
+            conn.execute(insert(t.members), new_rows)
+        if old_rows:
+            conn.execute(
+                update(t.members)
+                .where(
+                    t.members.c.program_id == bindparam("b_pid"),
+                    t.members.c.member_id == bindparam("b_mid"),
                 )
+                .values({k: bindparam(k) for k in old_rows[0] if k not in ("b_pid", "b_mid")}),
+                old_rows,
+            )
         insert_ignore(conn, t.member_keys, [{"program_id": pid, **k} for k in self._new_keys])
         if self._new_orders:
             conn.execute(
@@ -420,3 +469,8 @@ class SqlRegistry(Registry):
         self._changed_orders.clear()
         self._new_campaigns.clear()
         self._new_inputs.clear()
+
+
+def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]

@@ -61,6 +61,7 @@ members = Table(
     UniqueConstraint("program_id", "number", name="uq_members_number"),
     Index("ix_members_due", "program_id", "next_due_at"),
     Index("ix_members_seq", "program_id", "seq"),
+    Index("ix_members_clock", "program_id", "clock"),
 )
 
 member_keys = Table(

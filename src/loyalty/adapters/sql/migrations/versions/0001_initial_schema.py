@@ -129,6 +129,7 @@ def upgrade() -> None:
     with op.batch_alter_table("members", schema=None) as batch_op:
         batch_op.create_index("ix_members_due", ["program_id", "next_due_at"], unique=False)
         batch_op.create_index("ix_members_seq", ["program_id", "seq"], unique=False)
+        batch_op.create_index("ix_members_clock", ["program_id", "clock"], unique=False)
 
     op.create_table(
         "orders",
@@ -175,6 +176,7 @@ def downgrade() -> None:
     op.drop_table("outbox")
     op.drop_table("orders")
     with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.drop_index("ix_members_clock")
         batch_op.drop_index("ix_members_seq")
         batch_op.drop_index("ix_members_due")
 
