@@ -1,8 +1,10 @@
 """A member's state as a JSON document and back, for storage.
 
-The document holds what the rules need (lots, tier state, orders, certificates, counters). The
-ledger entries and notifications are not in it: they are appended to their own tables, and the
-document keeps only their counts (``entry_base``), so loading a member never reads its history.
+The document holds what the rules need on every input (lots, tier state, certificates,
+counters). Orders are stored one a row and loaded when an input needs one (a return, a shipment,
+a release, a tier reversal); ledger entries and notifications are appended to their own tables and
+the document keeps only their counts (``entry_base``). So loading and writing a member costs the
+same after ten years as after one day.
 """
 
 from __future__ import annotations
@@ -150,7 +152,6 @@ def member_to_dict(m: Member) -> dict[str, Any]:
             "year_peak": {str(y): i for y, i in t.year_peak.items()},
             "year_base": {str(y): i for y, i in t.year_base.items()},
         },
-        "orders": [order_to_dict(o) for o in m.orders.values()],
         "certificates": [
             [
                 c.code,
@@ -176,7 +177,6 @@ def member_to_dict(m: Member) -> dict[str, Any]:
 def member_from_dict(d: dict[str, Any]) -> Member:
     wd = d["wallet"]
     lots = [_lot_from_list(v) for v in wd["lots"]]
-    by_id = {lot.id: lot for lot in lots}
     wallet = Wallet(lots=lots, debt=wd["debt"], next_lot=wd["next_lot"], entry_base=wd["entries"])
     wallet.earned = wd["earned"]
     td = d["tiers"]
@@ -188,7 +188,6 @@ def member_from_dict(d: dict[str, Any]) -> Member:
         year_peak={int(y): i for y, i in td["year_peak"].items()},
         year_base={int(y): i for y, i in td["year_base"].items()},
     )
-    orders = [order_from_dict(o, by_id) for o in d["orders"]]
     return Member(
         id=d["id"],
         number=d["number"],
@@ -198,7 +197,6 @@ def member_from_dict(d: dict[str, Any]) -> Member:
         clock=_req(d["clock"]),
         wallet=wallet,
         tiers=tiers,
-        orders={o.order: o for o in orders},
         certificates=[
             Certificate(
                 code,

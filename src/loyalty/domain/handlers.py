@@ -183,7 +183,7 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
     engine.registry.record_order(order)
     if member is None:
         return "no member: the purchase earns nothing"
-    member.orders[e.order] = order
+    engine.registry.add_member_order(member, order)
     for cert in certs:
         cert.redeemed_at, cert.redeemed_order = e.at, e.order
     if not member.enrolled:
@@ -270,7 +270,8 @@ def shipment(engine: Engine, e: Shipment) -> str | None:
         engine.registry.touch_anonymous(anonymous)
         return None
     member = engine.member_at(owner, e.at)
-    order = member.orders[e.order]
+    order = engine.registry.member_order(member, e.order)
+    assert order is not None
     order.shipped_at = e.at
     program = engine.program_at(e.at)
     for lot in order.lots:
@@ -311,7 +312,9 @@ def return_(engine: Engine, e: Return) -> str | None:
     if owner is None:
         order = registry.anonymous_order(e.order)
     else:
-        order = engine.member_at(owner, e.at).orders[e.order]
+        found = registry.member_order(engine.member_at(owner, e.at), e.order)
+        assert found is not None
+        order = found
     if order.released:
         raise NotAllowed(
             f"the points of order {e.order} were released early; it can no longer be returned",
@@ -398,9 +401,9 @@ def claw_back(
     tier: what they earned beyond what the tier the member falls back to would have given."""
     rules = program.tiers
     state = member.tiers
-    for order in member.orders.values():
+    for order in engine.registry.member_orders(member, (year, year + 1)):
         y = order.day.year
-        if not order.earns or y not in (year, year + 1):
+        if not order.earns:
             continue
         fallback = max(state.year_base.get(y, 0), state.year_peak.get(y, 0))
         if order.tier <= fallback:
@@ -491,7 +494,7 @@ def release(engine: Engine, e: Release) -> str | None:
     if not program.pending.early_release:
         raise NotAllowed("early release is not offered by this program", "order")
     member = engine.member_at(e.member, e.at)
-    order = member.orders.get(e.order)
+    order = engine.registry.member_order(member, e.order)
     if order is None:
         raise UnknownReference(f"member {e.member} has no order {e.order}", "order")
     if _suspended(program, member):
@@ -526,7 +529,7 @@ def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
         raise NotAllowed(f"purchases on channel {order.channel} earn no points", "order")
     registry.claim_order(order, member.id)
     order.member, order.credited_at = member.id, e.at
-    member.orders[e.order] = order
+    registry.add_member_order(member, order)
     credit_order(engine, program, member, order, e.at)
     return None
 

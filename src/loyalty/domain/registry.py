@@ -97,6 +97,18 @@ class Registry:
     def touch_anonymous(self, order: Order) -> None:
         """An anonymous order changed (shipped, lines returned)."""
 
+    def member_order(self, member: Member, order_id: str) -> Order | None:
+        """One of the member's orders (a storage adapter loads it on demand)."""
+        return member.orders.get(order_id)
+
+    def add_member_order(self, member: Member, order: Order) -> None:
+        member.orders[order.order] = order
+
+    def member_orders(self, member: Member, years: tuple[int, ...]) -> list[Order]:
+        """The member's orders made (local date) in ``years``, in the order they were made."""
+        found = [o for o in member.orders.values() if o.day.year in years]
+        return sorted(found, key=lambda o: (o.credited_at or o.at, o.order))
+
     # -- certificates, campaigns, inputs ---------------------------------------------------
     def code_owner(self, code: str) -> str | None:
         return self.codes.get(code)

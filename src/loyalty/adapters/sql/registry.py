@@ -31,8 +31,8 @@ SEP = "\x1f"
 
 
 def utc(at: datetime) -> str:
-    """Fixed-width UTC text: sorts like the instant it names."""
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    """Fixed-width UTC text (2024-01-05T17:05:44.000000+00:00): sorts like the instant it names."""
+    return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
 def month_of(at: datetime | None, tz: ZoneInfo) -> str | None:
@@ -62,8 +62,9 @@ class SqlRegistry(Registry):
         self._dirty: dict[str, Member] = {}
         self._new_members: set[str] = set()
         self._new_keys: list[dict[str, Any]] = []
-        self._new_orders: dict[str, Order] = {}
-        self._changed_orders: dict[str, Order] = {}
+        self._orders_to_write: dict[str, Order] = {}
+        self._order_rows: dict[str, str] = {}  # loaded, not yet attached to their member
+        self._stored_lots: dict[str, dict[int, tuple[Any, ...]]] = {}  # as read: to write changes
         self._new_campaigns: list[CampaignRule] = []
         self._new_inputs: list[dict[str, Any]] = []
         self._campaigns_loaded = False
@@ -104,9 +105,13 @@ class SqlRegistry(Registry):
         if row is None:
             self._absent.add(("member", mid))
             return None
-        loaded = codec.loads(row[0])
-        self.members[mid] = loaded
-        self.by_number[loaded.number] = mid
+        return self._loaded(mid, row[0])
+
+    def _loaded(self, member_id: str, state: str) -> Member:
+        loaded = codec.loads(state)
+        self.members[member_id] = loaded
+        self.by_number[loaded.number] = member_id
+        self._stored_lots[member_id] = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
         return loaded
 
     def is_taken(self, member_id: str) -> bool:
@@ -163,20 +168,25 @@ class SqlRegistry(Registry):
             if value:
                 self._new_keys.append({"kind": kind, "value": value, "member_id": member_id})
 
+    def _remember_order(self, order_id: str, owner: str | None, state: str) -> None:
+        self.orders[order_id] = owner
+        if owner is None:
+            self.anonymous[order_id] = codec.order_from_dict(json.loads(state), {})
+        else:
+            self._order_rows[order_id] = state
+
     def _load_order(self, order_id: str) -> None:
         if order_id in self.orders or ("order", order_id) in self._absent:
             return
         row = self.conn.execute(
-            select(t.orders.c.member_id, t.orders.c.anonymous_state).where(
+            select(t.orders.c.member_id, t.orders.c.state).where(
                 t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
             )
         ).first()
         if row is None:
             self._absent.add(("order", order_id))
             return
-        self.orders[order_id] = row[0]
-        if row[0] is None:
-            self.anonymous[order_id] = codec.order_from_dict(json.loads(row[1]), {})
+        self._remember_order(order_id, row[0], row[1])
 
     def has_order(self, order_id: str) -> bool:
         self._load_order(order_id)
@@ -189,7 +199,7 @@ class SqlRegistry(Registry):
     def record_order(self, order: Order) -> None:
         super().record_order(order)
         self._absent.discard(("order", order.order))
-        self._new_orders[order.order] = order
+        self._orders_to_write[order.order] = order
 
     def anonymous_order(self, order_id: str) -> Order:
         self._load_order(order_id)
@@ -197,10 +207,49 @@ class SqlRegistry(Registry):
 
     def claim_order(self, order: Order, member_id: str) -> None:
         super().claim_order(order, member_id)
-        self._changed_orders[order.order] = order
+        self._orders_to_write[order.order] = order
 
     def touch_anonymous(self, order: Order) -> None:
-        self._changed_orders[order.order] = order
+        self._orders_to_write[order.order] = order
+
+    def _attach(self, member: Member, state: str) -> Order:
+        lots = {lot.id: lot for lot in member.wallet.lots}
+        order = codec.order_from_dict(json.loads(state), lots)
+        member.orders[order.order] = order
+        return order
+
+    def member_order(self, member: Member, order_id: str) -> Order | None:
+        if order_id in member.orders:
+            return member.orders[order_id]
+        self._load_order(order_id)
+        if self.orders.get(order_id) != member.id:
+            return None
+        state = self._order_rows.pop(order_id, None)
+        if state is None:
+            state = self.conn.execute(
+                select(t.orders.c.state).where(
+                    t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
+                )
+            ).scalar_one()
+        return self._attach(member, state)
+
+    def add_member_order(self, member: Member, order: Order) -> None:
+        super().add_member_order(member, order)
+        self._orders_to_write[order.order] = order
+
+    def member_orders(self, member: Member, years: tuple[int, ...]) -> list[Order]:
+        rows = self.conn.execute(
+            select(t.orders.c.order_id, t.orders.c.state).where(
+                t.orders.c.program_id == self.pid,
+                t.orders.c.member_id == member.id,
+                t.orders.c.year.in_(years),
+            )
+        )
+        for order_id, state in rows:
+            if order_id not in member.orders:
+                self._order_rows.pop(order_id, None)
+                self._attach(member, state)
+        return super().member_orders(member, years)
 
     def code_owner(self, code: str) -> str | None:
         if code in self.codes:
@@ -256,6 +305,21 @@ class SqlRegistry(Registry):
         self.__init__(self.conn, self.program, lock=self.lock)  # type: ignore[misc]
 
     # -- writing back ------------------------------------------------------------------------
+    def _write_orders(self, orders: list[Order]) -> None:
+        if not orders:
+            return
+        rows = [
+            {
+                "program_id": self.pid,
+                "order_id": o.order,
+                "member_id": o.member,
+                "year": o.day.year,
+                "state": json.dumps(codec.order_to_dict(o), separators=(",", ":")),
+            }
+            for o in orders
+        ]
+        _upsert(self.conn, t.orders, rows, ["program_id", "order_id"])
+
     def _member_row(self, m: Member) -> dict[str, Any]:
         w = m.wallet
         due = next_due(m)
@@ -313,9 +377,7 @@ class SqlRegistry(Registry):
                     t.members.c.program_id == self.pid, t.members.c.member_id.in_(ids)
                 )
             ):
-                loaded = codec.loads(state)
-                self.members[mid] = loaded
-                self.by_number[loaded.number] = mid
+                self._loaded(mid, state)
                 found.add(mid)
             for m in part:
                 if m not in self.aliases:
@@ -325,13 +387,11 @@ class SqlRegistry(Registry):
         for part in _chunks(orders, 500):
             found = set()
             for order_id, owner, state in self.conn.execute(
-                select(t.orders.c.order_id, t.orders.c.member_id, t.orders.c.anonymous_state).where(
+                select(t.orders.c.order_id, t.orders.c.member_id, t.orders.c.state).where(
                     t.orders.c.program_id == self.pid, t.orders.c.order_id.in_(part)
                 )
             ):
-                self.orders[order_id] = owner
-                if owner is None:
-                    self.anonymous[order_id] = codec.order_from_dict(json.loads(state), {})
+                self._remember_order(order_id, owner, state)
                 found.add(order_id)
             self._absent.update(("order", o) for o in part if o not in found)
 
@@ -341,13 +401,20 @@ class SqlRegistry(Registry):
         members = list(self._dirty.values())
         old = [m.id for m in members if m.id not in self._new_members]
         for part in _chunks(old, 500):
-            for table in (t.lots, t.certificates):
-                conn.execute(
-                    delete(table).where(table.c.program_id == pid, table.c.member_id.in_(part))
+            conn.execute(
+                delete(t.certificates).where(
+                    t.certificates.c.program_id == pid, t.certificates.c.member_id.in_(part)
                 )
+            )
         lot_rows, entry_rows, cert_rows, outbox_rows = [], [], [], []
+        gone: list[dict[str, Any]] = []
         for m in members:
+            stored = self._stored_lots.get(m.id, {})
+            current = {lot.id: lot for lot in m.wallet.lots}
+            gone.extend({"b_mid": m.id, "b_lot": i} for i in stored if i not in current)
             for lot in m.wallet.lots:
+                if stored.get(lot.id) == _lot_state(lot):
+                    continue
                 lot_rows.append(
                     {
                         "program_id": pid,
@@ -364,6 +431,7 @@ class SqlRegistry(Registry):
                         "ref": lot.ref,
                     }
                 )
+            self._stored_lots[m.id] = {i: _lot_state(lot) for i, lot in current.items()}
             for e in m.wallet.entries:
                 entry_rows.append(
                     {
@@ -407,8 +475,18 @@ class SqlRegistry(Registry):
                 )
             m.outbox_base += len(m.notifications)
             m.notifications.clear()
+        if gone:
+            conn.execute(
+                delete(t.lots).where(
+                    t.lots.c.program_id == pid,
+                    t.lots.c.member_id == bindparam("b_mid"),
+                    t.lots.c.lot_id == bindparam("b_lot"),
+                ),
+                gone,
+            )
+        if lot_rows:
+            _upsert(conn, t.lots, lot_rows, ["program_id", "member_id", "lot_id"])
         for table, rows in (
-            (t.lots, lot_rows),
             (t.ledger, entry_rows),
             (t.certificates, cert_rows),
             (t.outbox, outbox_rows),
@@ -435,30 +513,9 @@ class SqlRegistry(Registry):
                 old_rows,
             )
         insert_ignore(conn, t.member_keys, [{"program_id": pid, **k} for k in self._new_keys])
-        if self._new_orders:
-            conn.execute(
-                insert(t.orders),
-                [
-                    {
-                        "program_id": pid,
-                        "order_id": o.order,
-                        "member_id": o.member,
-                        "anonymous_state": None if o.member else json.dumps(codec.order_to_dict(o)),
-                    }
-                    for o in self._new_orders.values()
-                ],
-            )
-        for o in self._changed_orders.values():
-            if o.order in self._new_orders and o.member is None:
-                continue
-            conn.execute(
-                update(t.orders)
-                .where(t.orders.c.program_id == pid, t.orders.c.order_id == o.order)
-                .values(
-                    member_id=o.member,
-                    anonymous_state=None if o.member else json.dumps(codec.order_to_dict(o)),
-                )
-            )
+        for m in members:
+            self._orders_to_write.update(m.orders)
+        self._write_orders(list(self._orders_to_write.values()))
         if self._new_campaigns:
             base = len(self.campaign_rules) - len(self._new_campaigns)
             conn.execute(
@@ -482,10 +539,20 @@ class SqlRegistry(Registry):
         self._dirty.clear()
         self._new_members.clear()
         self._new_keys.clear()
-        self._new_orders.clear()
-        self._changed_orders.clear()
+        self._orders_to_write.clear()
         self._new_campaigns.clear()
         self._new_inputs.clear()
+
+
+def _lot_state(lot: Any) -> tuple[Any, ...]:
+    return (lot.remaining, lot.matured, lot.available_at)
+
+
+def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    statement = dialect.insert(table)
+    changing = {c: getattr(statement.excluded, c) for c in rows[0] if c not in keys}
+    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changing), rows)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:

@@ -80,7 +80,9 @@ orders = Table(
     Column("program_id", String(64), primary_key=True),
     Column("order_id", String(200), primary_key=True),
     Column("member_id", String(200)),  # null: bought without a member (retro-credit may claim it)
-    Column("anonymous_state", Text),  # the order itself while it has no member
+    Column("year", Integer, nullable=False),  # local year of the purchase (tier reversals)
+    Column("state", Text, nullable=False),  # the order: lines, what it earned, returns, shipment
+    Index("ix_orders_member", "program_id", "member_id", "year"),
 )
 
 lots = Table(

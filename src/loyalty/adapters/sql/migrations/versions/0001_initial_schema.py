@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-23 07:08:01.733728
+Create Date: 2026-11-23 07:25:28.331172
 """
 
 from __future__ import annotations
@@ -127,18 +127,22 @@ def upgrade() -> None:
         sa.UniqueConstraint("program_id", "number", name="uq_members_number"),
     )
     with op.batch_alter_table("members", schema=None) as batch_op:
+        batch_op.create_index("ix_members_clock", ["program_id", "clock"], unique=False)
         batch_op.create_index("ix_members_due", ["program_id", "next_due_at"], unique=False)
         batch_op.create_index("ix_members_seq", ["program_id", "seq"], unique=False)
-        batch_op.create_index("ix_members_clock", ["program_id", "clock"], unique=False)
 
     op.create_table(
         "orders",
         sa.Column("program_id", sa.String(length=64), nullable=False),
         sa.Column("order_id", sa.String(length=200), nullable=False),
         sa.Column("member_id", sa.String(length=200), nullable=True),
-        sa.Column("anonymous_state", sa.Text(), nullable=True),
+        sa.Column("year", sa.Integer(), nullable=False),
+        sa.Column("state", sa.Text(), nullable=False),
         sa.PrimaryKeyConstraint("program_id", "order_id"),
     )
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.create_index("ix_orders_member", ["program_id", "member_id", "year"], unique=False)
+
     op.create_table(
         "outbox",
         sa.Column("program_id", sa.String(length=64), nullable=False),
@@ -174,11 +178,14 @@ def downgrade() -> None:
     op.drop_table("programs")
     op.drop_table("program_versions")
     op.drop_table("outbox")
+    with op.batch_alter_table("orders", schema=None) as batch_op:
+        batch_op.drop_index("ix_orders_member")
+
     op.drop_table("orders")
     with op.batch_alter_table("members", schema=None) as batch_op:
-        batch_op.drop_index("ix_members_clock")
         batch_op.drop_index("ix_members_seq")
         batch_op.drop_index("ix_members_due")
+        batch_op.drop_index("ix_members_clock")
 
     op.drop_table("members")
     op.drop_table("member_keys")
