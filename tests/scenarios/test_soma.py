@@ -1084,3 +1084,39 @@ def test_SM_12_free_shipping_for_gold_and_platinum() -> None:
     eng.apply(tick("2026-01-01T00:00:00-05:00"))  # no 2025 spend: back to preferred
     assert eng.summary("m1")["tier"] == "preferred"
     assert eng.benefits("m1") == []
+
+
+def test_SM_2_linking_online_needs_only_the_boutique_number() -> None:
+    """SM-2: "A member number issued in a boutique can be linked when the member registers
+    online". The account already holds SM-1's enrollment fields, so the online registration gives
+    the number (and its login email) only; points from both channels land on one account."""
+    engine = Engine(load_program("soma"))
+    assert engine.apply(enroll("2024-03-01T10:00:00-05:00", "boutique-1")).accepted
+    number = engine.member_number("boutique-1")
+    lines = [
+        json.dumps(enroll("2024-03-01T10:00:00-05:00", "boutique-1")),
+        json.dumps(
+            {
+                "type": "enroll",
+                "at": "2024-03-02T10:00:00-05:00",
+                "member": "web-1",
+                "email": "web@example.com",
+                "member_number": number,
+            }
+        ),
+        json.dumps(
+            {
+                "type": "purchase",
+                "at": "2024-03-04T10:00:00-05:00",
+                "member": "web-1",
+                "order": "o1",
+                "channel": "store",
+                "lines": [{"sku": "A", "amount": "42.50"}],
+            }
+        ),
+        json.dumps({"type": "tick", "at": "2024-03-08T10:00:00-05:00"}),
+    ]
+    result = run("soma", "\n".join(lines))
+    assert result["rejected"] == []
+    assert list(result["members"]) == ["boutique-1"]
+    assert member(result, "boutique-1")["points"]["available"] == 43

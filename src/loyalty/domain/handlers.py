@@ -58,9 +58,6 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     registry = engine.registry
     if registry.is_taken(e.member):
         raise Conflict(f"member {e.member} is already enrolled", "member")
-    missing = [f for f in program.enrollment.required_fields if getattr(e, f) in (None, "")]
-    if missing:
-        raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])
     email = e.email.strip().lower() if e.email else None
     phone = normal_phone(e.phone) if e.phone else None
     target: str | None = None
@@ -74,6 +71,9 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
         raise Conflict("a member with this email already exists (one per person)", "email")
     if phone and program.enrollment.unique_phone and _other(registry.phone_owner(phone), target):
         raise Conflict("a member with this phone already exists (one per person)", "phone")
+    missing = [f for f in program.enrollment.required_fields if getattr(e, f) in (None, "")]
+    if missing and target is None:  # a link (SM-2) joins an account that has them already
+        raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])
     fields = {
         k: getattr(e, k)
         for k in ("email", "first_name", "last_name", "phone", "address", "country", "birth_month")
