@@ -20,7 +20,13 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 from sqlalchemy.exc import SQLAlchemyError
 
-from loyalty.adapters.sql.database import database_url, head_revision, make_engine, upgrade
+from loyalty.adapters.sql.database import (
+    READ_ONLY,
+    database_url,
+    head_revision,
+    make_engine,
+    upgrade,
+)
 from loyalty.domain.errors import LoyaltyError
 from loyalty.programs.loader import PRESETS, load_program
 from loyalty.services.demo import demo_path
@@ -307,6 +313,7 @@ def report(
         _fail(f"unknown report {name!r}: choose one of {', '.join(REPORTS)}")
     durable = _durable(program, database)
     with durable.db.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
         data = REPORTS[name](conn, durable.program)
     _emit(data, as_json)
 

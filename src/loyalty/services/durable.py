@@ -25,7 +25,7 @@ from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.database import DatabaseError, ensure_schema, make_engine
+from loyalty.adapters.sql.database import READ_ONLY, DatabaseError, ensure_schema, make_engine
 from loyalty.adapters.sql.registry import SqlRegistry, insert_ignore, utc
 from loyalty.domain.engine import Engine as LoyaltyEngine
 from loyalty.domain.engine import Outcome
@@ -141,6 +141,10 @@ class DurableEngine:
                     engine, registry = self._engine(conn, lock=True)
                     engine.member_time_order = True
                     outcome = engine.apply(event)
+                    if not outcome.accepted:
+                        # The same input may have been committed by another transaction while
+                        # this one waited for the member's lock: answer as a repeat would.
+                        outcome = self._repeat_of(conn, event) or outcome
                     if outcome.accepted and not outcome.duplicate:
                         registry.flush(event.at)
                         if not hasattr(event, "member"):
@@ -151,6 +155,16 @@ class DurableEngine:
                     raise
                 time.sleep(min(0.5, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
+
+    def _repeat_of(self, conn: Connection, event: Event) -> Outcome | None:
+        key = event.key()
+        if key is None:
+            return None
+        fresh = SqlRegistry(conn, self.program).seen_input(key)
+        if fresh is None:
+            return None
+        engine = LoyaltyEngine(self.program, SqlRegistry(conn, self.program))
+        return engine.apply(event)  # answers from the stored record: duplicate or conflict
 
     # -- batch import ---------------------------------------------------------------------------
     def import_file(
@@ -220,6 +234,7 @@ class DurableEngine:
                 progress(done, total)
         report.lines, report.accepted = done, accepted
         with self.db.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             report.rejected = [
                 {"line": int(r[0]), "error": r[1]}
                 for r in conn.execute(
@@ -281,6 +296,7 @@ class DurableEngine:
         clock). Returns how many members were advanced."""
         pid = self.program.id
         with self.db.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             until = until or self.now(conn)
         if until is None:
             return 0
@@ -312,6 +328,7 @@ class DurableEngine:
     def summaries(self, member: str | None = None) -> dict[str, dict[str, Any]]:
         """SPEC §8 member summaries at the program's clock (nothing is written)."""
         with self.db.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             engine, registry = self._engine(conn, lock=False)
             engine.now = self.now(conn)
             if member is not None:
@@ -329,11 +346,13 @@ class DurableEngine:
         self, number: str | None = None, email: str | None = None, phone: str | None = None
     ) -> str | None:
         with self.db.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             engine, _ = self._engine(conn, lock=False)
             return engine.find_member(number=number, email=email, phone=phone)
 
     def ledger(self, member: str) -> list[dict[str, Any]]:
         with self.db.connect() as conn:
+            conn.execution_options(**{READ_ONLY: True})
             rows = conn.execute(
                 select(
                     t.ledger.c.seq,

@@ -19,6 +19,7 @@ from sqlalchemy import Engine, create_engine, event, inspect
 from loyalty.domain.errors import LoyaltyError
 
 DEFAULT_URL = "sqlite:///./loyalty.db"
+READ_ONLY = "loyalty_read_only"  # execution option of connections that never write
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -39,10 +40,21 @@ def make_engine(url: str | None = None) -> Engine:
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_connection: Any, _: object) -> None:
+            # SQLAlchemy's recipe: take transactions out of pysqlite's hands, and begin them
+            # ourselves, so that a write transaction holds the write lock from its first read.
+            dbapi_connection.isolation_level = None
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
             cursor.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Any) -> None:
+            # Reads (summaries, reports) may run beside a writer (WAL); a transaction that may
+            # write takes the lock at once: it reads a member and writes it back, and nobody must
+            # write that member in between.
+            read_only = conn.get_execution_options().get(READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
@@ -60,6 +72,7 @@ def head_revision() -> str | None:
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as conn:
+        conn.execution_options(**{READ_ONLY: True})
         return MigrationContext.configure(conn).get_current_revision()
 
 
