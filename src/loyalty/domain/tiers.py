@@ -88,8 +88,16 @@ def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Dec
     if rules.window == "trailing_days":
         state.order_spend[order] = amount
         state.spend_by_day.append((day, order))
-        if state.spend_by_day and state.spend_by_day[-1][0] < state.spend_by_day[0][0]:
+        if state.spend_by_day[-1][0] < state.spend_by_day[0][0]:
             state.spend_by_day.sort()
+        # Purchases that left the window never count again (a later return of one changes
+        # nothing): forget them, so the state does not grow with the member's history.
+        start = day - timedelta(days=rules.trailing_days - 1)
+        if state.spend_by_day[0][0] < start:
+            kept = [(d, o) for d, o in state.spend_by_day if d >= start]
+            for _, o in state.spend_by_day[: len(state.spend_by_day) - len(kept)]:
+                state.order_spend.pop(o, None)
+            state.spend_by_day = kept
         total = trailing_spend(rules, state, day)
         until = add_years(day, rules.status_years)
         for index in range(1, supported(rules, total) + 1):
@@ -107,7 +115,8 @@ def remove_spend(rules: Tiers, state: TierState, day: date, order: str, amount: 
     """A refund reduces the spend of the original purchase's period. Returns whether a tier was
     reversed (only with ``on_refund = "reverse"``)."""
     if rules.window == "trailing_days":
-        state.order_spend[order] = state.order_spend.get(order, ZERO) - amount
+        if order in state.order_spend:  # else it has left the window: it no longer counts
+            state.order_spend[order] -= amount
         return False
     year = day.year
     state.year_spend[year] = state.year_spend.get(year, ZERO) - amount
