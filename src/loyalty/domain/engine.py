@@ -80,9 +80,8 @@ class Engine:
         key = event.key()
         digest = b""
         if isinstance(event, Adjust):  # no natural key: an exact repeat (time included) is a no-op
-            digest = _digest(event)
-            key = ("adjust", event.member, event.at.isoformat(), digest.hex())
-        elif key is not None:
+            key = ("adjust", event.member, event.at.isoformat(), _digest(event).hex())
+        if key is not None:
             digest = _digest(event)
             seen = self.registry.seen_input(key)
             if seen is not None:
