@@ -1,4 +1,6 @@
-"""Program economics, defined once for every source of data (database reports, the simulator).
+"""Program economics, defined once for every source of data: the database reports (rows from SQL)
+and the what-if simulator (rows from in-memory engine state). Each figure is a pure function of
+plain rows, so both sources give the same numbers for the same history.
 
 Point value: what one point is worth to the member, in the program's currency: the block rate
 (SG-9: RM 10 / 1,000 points = RM 0.01), else the conversion rate (SM-8: $5 / 125 points = $0.04),
@@ -7,12 +9,32 @@ else the best catalog reward (SK-10: $10 / 500 points = $0.02).
 Ledger kinds are grouped into figures: points issued (earn, bonus, signup, action), redeemed,
 expired, reversed, converted (into reward money), reinstated and adjusted. Breakage = expired /
 issued.
+
+The rows:
+
+* liability: ``(expires_month, points)`` of the lots that still hold points (``None``: never
+  expires), and the members' total debt;
+* activity: ``(month, kind, points)`` of ledger entries (month in the program's time zone);
+* tiers: ``(tier, status, members)``;
+* economics: the activity rows, ``(month, kind, count, value)`` of certificates issued,
+  ``(month, qualifying amount)`` of the members' orders (net of returns) and the members' total
+  reward balance (converted, not yet issued).
+
+Reward cost = money value of the points redeemed (at the point value) + value of the reward
+certificates issued (SM-8; a birthday gift has no amount). Reward cost per unit of sales = reward
+cost / qualifying sales. Example: RM 2,000 of redeemed points and RM 0 of certificates over
+RM 250,000 of qualifying sales cost 0.0080 per ringgit of sales.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
+from typing import Any
+from zoneinfo import ZoneInfo
 
+from loyalty.domain.money import fmt
 from loyalty.programs.schema import Program
 
 ISSUED = ("earn", "bonus", "signup", "action")
@@ -25,6 +47,7 @@ FIGURES = {
     "reinstated": ("reinstate",),
     "adjusted": ("adjust",),
 }
+RATIO = Decimal("0.0001")
 
 
 def point_value(program: Program) -> Decimal:
@@ -52,6 +75,181 @@ def figure_of(kind: str) -> str:
 
 
 def breakage(issued: int, expired: int) -> Decimal:
-    return (
-        (Decimal(expired) / Decimal(issued)).quantize(Decimal("0.0001")) if issued else Decimal(0)
-    )
+    return (Decimal(expired) / Decimal(issued)).quantize(RATIO) if issued else Decimal(0)
+
+
+def month_of(at: datetime, tz: ZoneInfo) -> str:
+    """The month (``YYYY-MM``) of a moment in the program's time zone."""
+    local = at.astimezone(tz)
+    return f"{local.year:04d}-{local.month:02d}"
+
+
+# -- the figures ----------------------------------------------------------------------------------
+def liability_figures(
+    rows: Iterable[tuple[str | None, int]], debt: int, program: Program
+) -> dict[str, Any]:
+    """Outstanding points (pending and available) and their money value by expiry month (months in
+    order, "never" last), less the members' debt."""
+    value = point_value(program)
+    by_month: dict[str | None, int] = {}
+    for month, points in rows:
+        by_month[month] = by_month.get(month, 0) + int(points)
+    months = sorted(by_month, key=lambda m: (m is None, m or ""))
+    outstanding = sum(by_month.values())
+    net = outstanding - int(debt)
+    return {
+        "currency": program.currency,
+        "point_value": str(value),
+        "outstanding_points": outstanding,
+        "debt_points": int(debt),
+        "net_points": net,
+        "net_value": fmt(Decimal(net) * value),
+        "by_expiry_month": [
+            {
+                "expires": month or "never",
+                "points": by_month[month],
+                "value": fmt(Decimal(by_month[month]) * value),
+            }
+            for month in months
+        ],
+    }
+
+
+def _monthly_figures(rows: Iterable[tuple[str, str, int]]) -> dict[str, dict[str, int]]:
+    months: dict[str, dict[str, int]] = {}
+    for month, kind, points in sorted(rows, key=lambda r: r[0]):
+        figures = months.setdefault(month, dict.fromkeys(FIGURES, 0))
+        figure = figure_of(kind)
+        figures[figure] = figures.get(figure, 0) + figure_amount(figure, int(points))
+    return months
+
+
+def activity_figures(rows: Iterable[tuple[str, str, int]]) -> dict[str, Any]:
+    """Points issued, redeemed, expired, reversed, converted, ... per month, totals, breakage."""
+    months = _monthly_figures(rows)
+    totals = dict.fromkeys(FIGURES, 0)
+    for figures in months.values():
+        for k, v in figures.items():
+            totals[k] = totals.get(k, 0) + v
+    return {
+        "months": [{"month": m, **f} for m, f in months.items()],
+        "totals": totals,
+        "breakage": str(breakage(totals["issued"], totals["expired"])),
+    }
+
+
+def tier_figures(rows: Iterable[tuple[str, str, int]], program: Program) -> dict[str, Any]:
+    """Members per tier (enrolled members only) and per status."""
+    counts = {tier.id: 0 for tier in program.tiers.levels}
+    statuses: dict[str, int] = {}
+    for tier, state, n in rows:
+        statuses[state] = statuses.get(state, 0) + int(n)
+        if state != "not_enrolled":
+            counts[tier] = counts.get(tier, 0) + int(n)
+    return {"tiers": counts, "statuses": statuses}
+
+
+def _ratio(numerator: Decimal, denominator: Decimal) -> str:
+    return str((numerator / denominator if denominator else Decimal(0)).quantize(RATIO))
+
+
+def economics_figures(
+    activity_rows: Iterable[tuple[str, str, int]],
+    certificate_rows: Iterable[tuple[str, str, int, Decimal]],
+    sales_rows: Iterable[tuple[str, Decimal]],
+    program: Program,
+    rewards_pending: Decimal = Decimal(0),
+) -> dict[str, Any]:
+    """Certificates issued (count and value, by kind), qualifying sales, reward cost and reward
+    cost per unit of sales, in all and per month; and the rewards converted but not yet issued as
+    certificates (SM-8: the members' reward balances), a liability in money."""
+    value = point_value(program)
+    redeemed = {m: f["redeemed"] for m, f in _monthly_figures(activity_rows).items()}
+    by_kind: dict[str, dict[str, Any]] = {}
+    certs: dict[str, list[Any]] = {}
+    for month, kind, count, amount in certificate_rows:
+        kind_total = by_kind.setdefault(kind, {"count": 0, "value": Decimal(0)})
+        kind_total["count"] += int(count)
+        kind_total["value"] += Decimal(amount)
+        month_total = certs.setdefault(month, [0, Decimal(0)])
+        month_total[0] += int(count)
+        if kind == "reward":
+            month_total[1] += Decimal(amount)
+    sales: dict[str, Decimal] = {}
+    for month, amount in sales_rows:
+        sales[month] = sales.get(month, Decimal(0)) + Decimal(amount)
+    months = []
+    for month in sorted(set(redeemed) | set(certs) | set(sales)):
+        redeemed_value = Decimal(redeemed.get(month, 0)) * value
+        count, cert_value = certs.get(month, [0, Decimal(0)])
+        sold = sales.get(month, Decimal(0))
+        cost = redeemed_value + cert_value
+        months.append(
+            {
+                "month": month,
+                "redeemed_value": fmt(redeemed_value),
+                "certificates": count,
+                "certificate_value": fmt(cert_value),
+                "qualifying_sales": fmt(sold),
+                "reward_cost": fmt(cost),
+                "reward_cost_per_sales": _ratio(cost, sold),
+            }
+        )
+    redeemed_value = Decimal(sum(redeemed.values())) * value
+    cert_value = sum((Decimal(k["value"]) for k in by_kind.values()), start=Decimal(0))
+    reward_value = Decimal(by_kind.get("reward", {}).get("value", 0))
+    sold = sum(sales.values(), start=Decimal(0))
+    cost = redeemed_value + reward_value
+    return {
+        "currency": program.currency,
+        "point_value": str(value),
+        "redeemed_points": sum(redeemed.values()),
+        "redeemed_value": fmt(redeemed_value),
+        "certificates_issued": sum(int(k["count"]) for k in by_kind.values()),
+        "certificates_value": fmt(cert_value),
+        "certificates_by_kind": {
+            kind: {"count": k["count"], "value": fmt(k["value"])}
+            for kind, k in sorted(by_kind.items())
+        },
+        "qualifying_sales": fmt(sold),
+        "reward_cost": fmt(cost),
+        "reward_cost_per_sales": _ratio(cost, sold),
+        "rewards_pending": fmt(Decimal(rewards_pending)),
+        "months": months,
+    }
+
+
+def tiers_over_time(rows: Iterable[tuple[str, str, int]], program: Program) -> list[dict[str, Any]]:
+    """Enrolled members per tier at the end of each month: ``(month, tier, members)`` rows."""
+    months: dict[str, dict[str, int]] = {}
+    for month, tier, n in rows:
+        counts = months.setdefault(month, {t.id: 0 for t in program.tiers.levels})
+        counts[tier] = counts.get(tier, 0) + int(n)
+    return [{"month": m, "tiers": months[m]} for m in sorted(months)]
+
+
+def outstanding_over_time(
+    rows: Iterable[tuple[str, str, int]], program: Program
+) -> list[dict[str, Any]]:
+    """Net outstanding points (available + pending - debt) and their value at the end of each
+    month, from the activity rows: the balance is the sum of the ledger (every job's entry is
+    dated when it fell due), so it is the running sum of the months' entries."""
+    value = point_value(program)
+    months: dict[str, int] = {}
+    for month, _, points in rows:
+        months[month] = months.get(month, 0) + int(points)
+    out = []
+    balance = 0
+    for month in _month_range(min(months), max(months)) if months else []:
+        balance += months.get(month, 0)
+        out.append({"month": month, "points": balance, "value": fmt(Decimal(balance) * value)})
+    return out
+
+
+def _month_range(first: str, last: str) -> list[str]:
+    year, month = int(first[:4]), int(first[5:7])
+    out = []
+    while f"{year:04d}-{month:02d}" <= last:
+        out.append(f"{year:04d}-{month:02d}")
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
+    return out

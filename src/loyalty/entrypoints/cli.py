@@ -356,5 +356,10 @@ def member_link(
     apply_(json.dumps(event), program, database)
 
 
+from loyalty.entrypoints import simulate_cli  # noqa: E402
+
+simulate_cli.register(app)
+
+
 def main() -> None:
     app()

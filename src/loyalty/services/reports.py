@@ -4,27 +4,38 @@
   less the members' debt;
 * ``activity``: points issued, redeemed, expired, reversed, converted, ... per month (program time
   zone), and breakage;
-* ``tiers``: members per tier (and per status).
+* ``tiers``: members per tier (and per status);
+* ``economics``: certificates issued (count and value), qualifying sales, reward cost and reward
+  cost per unit of sales, in all and per month.
 
-Figures are as of the last time each member was written: run ``loyalty jobs run`` first so that
-matured, expired and converted points are up to date.
+SQL gathers the rows; the figures themselves are defined once, in ``loyalty.domain.figures``, and
+the what-if simulator (``loyalty.services.simulation``) feeds the same functions from in-memory
+state. Figures are as of the last time each member was written: run ``loyalty jobs run`` first so
+that matured, expired and converted points are up to date.
 """
 
 from __future__ import annotations
 
+import json
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, func, select
 
 from loyalty.adapters.sql import schema as t
-from loyalty.domain.figures import FIGURES, breakage, figure_amount, figure_of, point_value
-from loyalty.domain.money import fmt
+from loyalty.domain.figures import (
+    activity_figures,
+    economics_figures,
+    liability_figures,
+    month_of,
+    tier_figures,
+)
 from loyalty.programs.schema import Program
 
 
 def liability(conn: Connection, program: Program) -> dict[str, Any]:
-    value = point_value(program)
     lots = t.lots
     rows = conn.execute(
         select(lots.c.expires_month, func.sum(lots.c.remaining))
@@ -37,28 +48,10 @@ def liability(conn: Connection, program: Program) -> dict[str, Any]:
             t.members.c.program_id == program.id
         )
     ).scalar_one()
-    by_month = [
-        {
-            "expires": month or "never",
-            "points": int(points),
-            "value": fmt(Decimal(int(points)) * value),
-        }
-        for month, points in rows
-    ]
-    outstanding = sum(int(p) for _, p in rows)
-    net = outstanding - int(debt)
-    return {
-        "currency": program.currency,
-        "point_value": str(value),
-        "outstanding_points": outstanding,
-        "debt_points": int(debt),
-        "net_points": net,
-        "net_value": fmt(Decimal(net) * value),
-        "by_expiry_month": by_month,
-    }
+    return liability_figures(((m, int(p)) for m, p in rows), int(debt), program)
 
 
-def activity(conn: Connection, program: Program) -> dict[str, Any]:
+def _ledger_rows(conn: Connection, program: Program) -> list[tuple[str, str, int]]:
     ledger = t.ledger
     rows = conn.execute(
         select(ledger.c.month, ledger.c.kind, func.sum(ledger.c.points))
@@ -66,20 +59,11 @@ def activity(conn: Connection, program: Program) -> dict[str, Any]:
         .group_by(ledger.c.month, ledger.c.kind)
         .order_by(ledger.c.month)
     ).all()
-    months: dict[str, dict[str, int]] = {}
-    for month, kind, points in rows:
-        figures = months.setdefault(month, dict.fromkeys(FIGURES, 0))
-        figure = figure_of(kind)
-        figures[figure] = figures.get(figure, 0) + figure_amount(figure, int(points))
-    totals = dict.fromkeys(FIGURES, 0)
-    for figures in months.values():
-        for k, v in figures.items():
-            totals[k] = totals.get(k, 0) + v
-    return {
-        "months": [{"month": m, **f} for m, f in months.items()],
-        "totals": totals,
-        "breakage": str(breakage(totals["issued"], totals["expired"])),
-    }
+    return [(str(month), str(kind), int(points)) for month, kind, points in rows]
+
+
+def activity(conn: Connection, program: Program) -> dict[str, Any]:
+    return activity_figures(_ledger_rows(conn, program))
 
 
 def tiers(conn: Connection, program: Program) -> dict[str, Any]:
@@ -89,13 +73,45 @@ def tiers(conn: Connection, program: Program) -> dict[str, Any]:
         .where(members.c.program_id == program.id)
         .group_by(members.c.tier, members.c.status)
     ).all()
-    counts = {tier.id: 0 for tier in program.tiers.levels}
-    statuses: dict[str, int] = {}
-    for tier, state, n in rows:
-        statuses[state] = statuses.get(state, 0) + int(n)
-        if state != "not_enrolled":
-            counts[tier] = counts.get(tier, 0) + int(n)
-    return {"tiers": counts, "statuses": statuses}
+    return tier_figures(((str(tr), str(s), int(n)) for tr, s, n in rows), program)
 
 
-REPORTS = {"liability": liability, "activity": activity, "tiers": tiers}
+def economics(conn: Connection, program: Program) -> dict[str, Any]:
+    tz = ZoneInfo(program.timezone)
+    certs = t.certificates
+    certificate_rows = [
+        (
+            month_of(datetime.fromisoformat(issued_at), tz),
+            str(kind),
+            1,
+            Decimal(amount or 0) / 100,
+        )
+        for issued_at, kind, amount in conn.execute(
+            select(certs.c.issued_at, certs.c.kind, certs.c.amount_minor).where(
+                certs.c.program_id == program.id
+            )
+        )
+    ]
+    sales_rows = []
+    for (state,) in conn.execute(
+        select(t.orders.c.state).where(
+            t.orders.c.program_id == program.id, t.orders.c.member_id.is_not(None)
+        )
+    ):
+        order = json.loads(state)
+        sales_rows.append((order["day"][:7], Decimal(order["qualifying"])))
+    pending = conn.execute(
+        select(func.coalesce(func.sum(t.members.c.reward_balance_minor), 0)).where(
+            t.members.c.program_id == program.id
+        )
+    ).scalar_one()
+    return economics_figures(
+        _ledger_rows(conn, program),
+        certificate_rows,
+        sales_rows,
+        program,
+        Decimal(int(pending)) / 100,
+    )
+
+
+REPORTS = {"liability": liability, "activity": activity, "tiers": tiers, "economics": economics}

@@ -1,0 +1,718 @@
+"""What-if simulation: replay one history through several program variants (presets or TOML files)
+and compute each variant's economics with the figure functions of the database reports
+(``loyalty.domain.figures``): one definition of each figure, two sources of data.
+
+Members are independent, so the history is split by member across processes:
+
+1. **Scan** (in parallel, by byte ranges of the file): each line is read with ``json.loads`` and
+   tied to the identifiers it names: its member, its order, its return id and, for an enrollment,
+   its email and phone (SG-1: one per person). Lines that share an identifier belong together
+   (union-find): a shipment or a return naming only an order goes with the member who bought it, a
+   retro-credit joins an anonymous purchase to its member. ``campaign`` and ``tick`` inputs are
+   global: they go to every partition.
+2. **Partition**: whole groups are dealt round-robin into partitions (at most
+   ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
+   order and its line numbers (rejected lines are reported as a replay reports them).
+3. **Replay** (a ``multiprocessing`` pool, one task a partition): the partition's lines are parsed
+   once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
+   figure rows (lots by expiry month, ledger sums by month and kind, members by tier and status,
+   certificates, qualifying sales, month-end snapshots), which add up across partitions.
+
+Per member the outcome is the one of a replay of the whole file (a differential test checks it):
+the engine keeps its state per member, apart from program-wide registries that the grouping above
+keeps together, and its clock. The clock rule (an input earlier than the last accepted one is
+rejected) depends on every member's lines; in a history in time order it never fires, otherwise
+the partitions are told the whole history's clock before each line that goes back in time: that
+clock comes from which lines were accepted, so it is first estimated (every line accepted), then
+corrected from the replay's rejections until the clock given and the clock seen agree (at most
+``MAX_ROUNDS`` replays; then the history is replayed as one partition). Likewise the figures are
+as of the last accepted input of the whole history.
+
+A history that links a registration to a member number (SM-2) is replayed as one partition (the
+number's owner is only known during the replay): exact, but on one core. Left as it is: a
+rejection that names another member's certificate code may be worded "unknown certificate code"
+instead of "belongs to another member" (the line is rejected either way).
+
+The figures are as of the last accepted input, as ``loyalty import`` then ``loyalty jobs run``
+would leave the database: members with jobs due by then are advanced, as ``jobs run`` does.
+Members per tier are also counted at each month end (program time zone) and at that final time,
+changing nothing; net outstanding points at each month end are the running sum of the ledger.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+import hashlib
+import json
+import math
+import multiprocessing
+import os
+import sys
+import tempfile
+from array import array
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+from loyalty.domain.calendar import local_date, next_month_start
+from loyalty.domain.engine import Engine
+from loyalty.domain.errors import LoyaltyError
+from loyalty.domain.events import Event, parse_event
+from loyalty.domain.figures import (
+    activity_figures,
+    economics_figures,
+    liability_figures,
+    month_of,
+    outstanding_over_time,
+    tier_figures,
+    tiers_over_time,
+)
+from loyalty.domain.handlers import normal_phone
+from loyalty.domain.jobs import advance, next_due
+from loyalty.domain.summary import status
+from loyalty.domain.tiers import requalify, tier_on
+from loyalty.programs.schema import Program
+
+GLOBAL_TYPES = frozenset({"campaign", "tick"})
+BLANK, GLOBAL, MISC, RESERVED = 0, 1, 2, 3  # per-line codes besides identifier hashes
+NO_TIME = -(2**63)
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+PARTITION_MEMBERS = 20_000  # members a partition at most (bounds a worker's memory)
+SPREAD = 4  # partitions a process at least (so that no core waits for the last one)
+SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads
+MAX_ROUNDS = 3  # estimate, correction, confirmation; then one partition
+FREEZE_EVERY = 1_000
+Progress = Callable[[str, int, int], None]
+
+
+# -- scan ------------------------------------------------------------------------------------------
+def _node(kind: str, value: str) -> int:
+    """A 64-bit hash naming one identifier. A collision only puts two members in the same
+    partition, which changes nothing in the outcome."""
+    digest = hashlib.blake2b(f"{kind}\x00{value}".encode(), digest_size=8).digest()
+    node = int.from_bytes(digest, "little", signed=True)
+    return node + RESERVED if 0 <= node < RESERVED else node
+
+
+def _aware_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        at = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return at if at.tzinfo is not None else None
+
+
+def _micros(at: datetime) -> int:
+    return (at - EPOCH) // timedelta(microseconds=1)
+
+
+def _moment(micros: int, offset: int) -> datetime:
+    """The time ``_micros`` counted, with its UTC offset (as the engine prints it)."""
+    return (EPOCH + timedelta(microseconds=micros)).astimezone(timezone(timedelta(seconds=offset)))
+
+
+@dataclass
+class ScanResult:
+    """What the scan of one byte range of the history learnt (arrays: one item a line)."""
+
+    nodes: array[int] = field(default_factory=lambda: array("q"))
+    times: array[int] = field(default_factory=lambda: array("q"))  # UTC microseconds
+    offsets: array[int] = field(default_factory=lambda: array("i"))  # UTC offset in seconds
+    unions: array[int] = field(default_factory=lambda: array("q"))  # pairs of nodes
+    ordered: bool = True  # no line earlier than one before it (within the range)
+    first: int = NO_TIME  # earliest and latest time in the range
+    last: int = NO_TIME
+    enrollments: int = 0
+    links: int = 0  # enrollments linking to a member number (SM-2)
+    odd: int = 0  # lines json.loads cannot read but the engine's parser might accept
+
+
+def _identity(data: dict[str, Any], out: ScanResult) -> int:
+    """The line's node (its first identifier); the other identifiers are joined to it."""
+    kind = data.get("type")
+    if kind in GLOBAL_TYPES:
+        return GLOBAL
+    keys = []
+    for name, prefix in (("member", "m"), ("order", "o")):
+        value = data.get(name)
+        if isinstance(value, str):
+            keys.append(_node(prefix, value))
+    if kind == "return" and isinstance(data.get("return"), str):
+        keys.append(_node("r", data["return"]))
+    if kind == "enroll":
+        out.enrollments += 1
+        if isinstance(data.get("email"), str):
+            keys.append(_node("e", data["email"].strip().lower()))
+        if isinstance(data.get("phone"), str):
+            keys.append(_node("p", normal_phone(data["phone"])))
+        if data.get("member_number") is not None:
+            out.links += 1
+    if not keys:
+        return MISC
+    for other in keys[1:]:
+        out.unions.append(keys[0])
+        out.unions.append(other)
+    return keys[0]
+
+
+def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
+    out = ScanResult()
+    for line in lines:
+        data: Any = None
+        if line.strip():
+            with contextlib.suppress(ValueError):
+                data = json.loads(line)
+            if not isinstance(data, dict):
+                try:  # the engine rejects it too, unless its parser reads what json.loads cannot
+                    parse_event(line)
+                    out.odd += 1
+                except LoyaltyError:
+                    pass
+        if not isinstance(data, dict):
+            out.nodes.append(MISC if line.strip() else BLANK)
+            out.times.append(NO_TIME)
+            out.offsets.append(0)
+            continue
+        out.nodes.append(_identity(data, out))
+        at = _aware_time(data.get("at"))
+        if at is None:
+            out.times.append(NO_TIME)
+            out.offsets.append(0)
+            continue
+        micros = _micros(at)
+        offset = at.utcoffset()
+        out.times.append(micros)
+        out.offsets.append(int(offset.total_seconds()) if offset is not None else 0)
+        if micros < out.last:
+            out.ordered = False
+        out.last = max(out.last, micros)
+        out.first = micros if out.first == NO_TIME else min(out.first, micros)
+    return out
+
+
+def _file_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
+    """The lines of ``path`` in the byte range [start, end) (which starts and ends at a line)."""
+    with path.open("rb") as handle:
+        handle.seek(start)
+        data = handle.read(end - start)
+    pieces = data.split(b"\n")
+    if pieces and pieces[-1] == b"":
+        pieces.pop()
+    return iter(pieces)
+
+
+def _scan_range(task: tuple[str, int, int]) -> ScanResult:
+    path, start, end = task
+    return _scan_lines(_file_lines(Path(path), start, end))
+
+
+def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
+    """Byte ranges of about ``size`` bytes, each ending just after a newline (or at the end)."""
+    total = path.stat().st_size
+    out = []
+    start = 0
+    with path.open("rb") as handle:
+        while start < total:
+            end = min(start + size, total)
+            if end < total:
+                handle.seek(end)
+                handle.readline()
+                end = handle.tell()
+            out.append((start, end))
+            start = end
+    return out
+
+
+@dataclass
+class _History:
+    """The scan of a whole history."""
+
+    nodes: array[int]
+    times: array[int]
+    offsets: array[int]
+    parts: list[ScanResult]
+
+    @property
+    def lines(self) -> int:
+        return sum(1 for n in self.nodes if n != BLANK)
+
+    def ordered(self) -> bool:
+        latest = NO_TIME
+        for part in self.parts:
+            if not part.ordered or (part.first != NO_TIME and part.first < latest):
+                return False
+            latest = max(latest, part.last)
+        return True
+
+
+def _scan(path: Path, pool: Any, progress: Progress | None) -> _History:
+    tasks = [(str(path), start, end) for start, end in _ranges(path, SCAN_CHUNK)]
+    parts: list[ScanResult] = []
+    iterator = pool.imap(_scan_range, tasks) if pool is not None else map(_scan_range, tasks)
+    for done, part in enumerate(iterator, start=1):
+        parts.append(part)
+        if progress is not None:
+            progress("scan", done, len(tasks))
+    history = _History(array("q"), array("q"), array("i"), parts)
+    for part in parts:
+        history.nodes.extend(part.nodes)
+        history.times.extend(part.times)
+        history.offsets.extend(part.offsets)
+        part.nodes, part.times, part.offsets = array("q"), array("q"), array("i")
+    return history
+
+
+class _Groups:
+    """Union-find over identifier nodes."""
+
+    def __init__(self) -> None:
+        self.parent: dict[int, int] = {}
+
+    def find(self, node: int) -> int:
+        parent = self.parent
+        root = parent.setdefault(node, node)
+        while root != parent[root]:
+            root = parent[root]
+        while node != root:  # path compression
+            parent[node], node = root, parent[node]
+        return root
+
+    def union(self, a: int, b: int) -> None:
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.parent[rb] = ra
+
+
+def _groups(history: _History) -> _Groups:
+    """The groups of lines that must stay together (about one a member)."""
+    groups = _Groups()
+    for part in history.parts:
+        unions = part.unions
+        for i in range(0, len(unions), 2):
+            groups.union(unions[i], unions[i + 1])
+    return groups
+
+
+def _write_partitions(
+    path: Path, history: _History, groups: _Groups, parts: int, folder: Path
+) -> list[Path]:
+    """Deal the groups of lines round-robin into ``parts`` files of "line number TAB line"."""
+    assigned: dict[int, int] = {}
+    nodes = history.nodes
+    paths = [folder / f"part-{i:04d}.jsonl" for i in range(parts)]
+    handles = [p.open("wb") for p in paths]
+    try:
+        with path.open("rb") as source:
+            for number, line in enumerate(source, start=1):
+                node = nodes[number - 1]
+                if node == BLANK:
+                    continue
+                record = b"%d\t%b" % (number, line if line.endswith(b"\n") else line + b"\n")
+                if node == GLOBAL:
+                    for handle in handles:
+                        handle.write(record)
+                    continue
+                if node == MISC:
+                    handles[0].write(record)
+                    continue
+                root = groups.find(node)
+                part = assigned.get(root)
+                if part is None:
+                    part = assigned[root] = len(assigned) % parts
+                handles[part].write(record)
+    finally:
+        for handle in handles:
+            handle.close()
+    return paths
+
+
+# -- the whole history's clock ---------------------------------------------------------------------
+@dataclass(frozen=True)
+class Clock:
+    """What a partition must be told of the whole history's clock: the engine's clock before each
+    line that goes back in time (line number -> time), and the time of the last accepted input."""
+
+    before: dict[int, datetime]
+    last: datetime | None
+
+
+def _clock(history: _History, still: Callable[[int], bool]) -> Clock:
+    """The clock of a replay of the whole history in which the lines for which ``still`` is true
+    do not move the clock (rejected or repeated) and every other line with a time does, unless it
+    goes back in time."""
+    times, offsets = history.times, history.offsets
+    before: dict[int, datetime] = {}
+    now, now_index = NO_TIME, -1
+    if history.ordered():  # nothing goes back: the clock is the last accepted line's time
+        for index in range(len(times) - 1, -1, -1):
+            if times[index] != NO_TIME and not still(index + 1):
+                now_index = index
+                break
+    else:
+        for index, micros in enumerate(times):
+            if micros == NO_TIME:
+                continue
+            if micros < now:
+                before[index + 1] = _moment(now, offsets[now_index])
+            elif not still(index + 1):
+                now, now_index = micros, index
+    last = None if now_index < 0 else _moment(times[now_index], offsets[now_index])
+    return Clock(before, last)
+
+
+# -- replay of one partition -----------------------------------------------------------------------
+@dataclass
+class Rows:
+    """Figure rows of one variant over one partition; rows of several partitions add up."""
+
+    lots: Counter[str | None] = field(default_factory=Counter)  # expires month -> points
+    debt: int = 0
+    ledger: Counter[tuple[str, str]] = field(default_factory=Counter)  # (month, kind) -> points
+    tiers: Counter[tuple[str, str]] = field(default_factory=Counter)  # (tier, status) -> members
+    certificates: Counter[tuple[str, str]] = field(default_factory=Counter)  # (month, kind) -> n
+    certificate_cents: Counter[tuple[str, str]] = field(default_factory=Counter)
+    sales_cents: Counter[str] = field(default_factory=Counter)  # month -> qualifying amount
+    reward_cents: int = 0  # reward balances (converted, not yet issued)
+    tiers_by_month: Counter[tuple[str, str]] = field(default_factory=Counter)  # (month, tier)
+    rejected: dict[int, str] = field(default_factory=dict)  # line -> error
+    repeated: set[int] = field(default_factory=set)  # lines accepted as exact repeats
+    members: dict[str, dict[str, Any]] | None = None
+
+    def add(self, other: Rows) -> None:
+        self.lots.update(other.lots)
+        self.ledger.update(other.ledger)
+        self.tiers.update(other.tiers)
+        self.certificates.update(other.certificates)
+        self.certificate_cents.update(other.certificate_cents)
+        self.sales_cents.update(other.sales_cents)
+        self.tiers_by_month.update(other.tiers_by_month)
+        self.debt += other.debt
+        self.reward_cents += other.reward_cents
+        self.rejected.update(other.rejected)
+        self.repeated.update(other.repeated)
+        if other.members is not None:
+            if self.members is None:
+                self.members = {}
+            self.members.update(other.members)
+
+
+def _snapshot(engine: Engine, moment: datetime, into: Counter[tuple[str, str]]) -> None:
+    """Enrolled members per tier at ``moment``, changing nothing. The one job that changes a tier
+    is the January requalification (SG-2, SM-3); for a member it has not run for yet (no input
+    since 1 January), it is run on a copy of the tier state."""
+    month = month_of(moment, engine.tz)
+    rules = engine.program_at(moment).tiers
+    day = local_date(moment, engine.tz)
+    year = day.year
+    tiers = Counter[str]()
+    for member in engine.members.values():
+        if not member.enrolled:
+            continue
+        state = member.tiers
+        if rules.window == "calendar_year" and year not in state.year_base:
+            state = replace(state, year_base=dict(state.year_base))
+            requalify(rules, state, year)
+        tiers[rules.levels[tier_on(rules, state, day)].id] += 1
+    for tier, n in tiers.items():
+        into[(month, tier)] += n
+
+
+def _final_rows(engine: Engine, rows: Rows) -> None:
+    """The rows the SQL reports read, from the in-memory state (as the durable engine writes
+    them): lots that hold points, ledger entries, each member's tier at its clock and status,
+    certificates, and the qualifying amount of the members' orders."""
+    program, tz = engine.program, engine.tz
+    rules = program.tiers
+    for member in engine.members.values():
+        wallet = member.wallet
+        for lot in wallet.lots:
+            if lot.remaining > 0:
+                expires = month_of(lot.expires_at, tz) if lot.expires_at is not None else None
+                rows.lots[expires] += lot.remaining
+        rows.debt += wallet.debt
+        rows.reward_cents += int(member.reward_balance * 100)
+        for entry in wallet.entries:
+            rows.ledger[(month_of(entry.at, tz), entry.kind)] += entry.points
+        tier = rules.levels[tier_on(rules, member.tiers, local_date(member.clock, tz))].id
+        rows.tiers[(tier, status(program, member))] += 1
+        for cert in member.certificates:
+            key = (month_of(cert.issued_at, tz), cert.kind)
+            rows.certificates[key] += 1
+            if cert.amount is not None:
+                rows.certificate_cents[key] += int(cert.amount * 100)
+        for order in member.orders.values():
+            month = f"{order.day.year:04d}-{order.day.month:02d}"
+            rows.sales_cents[month] += int(order.qualifying * 100)
+
+
+def replay_partition(
+    program: Program,
+    events: Sequence[tuple[int, Event | bytes]],
+    clock: Clock | None = None,
+    keep_members: bool = False,
+) -> Rows:
+    """Replay numbered inputs through a fresh engine and return the figure rows. ``clock``: the
+    whole history's clock (default: this partition's own, i.e. the partition is the history)."""
+    engine = Engine(program)
+    rows = Rows()
+    before = clock.before if clock is not None else {}
+    boundary: datetime | None = None
+    one = timedelta(microseconds=1)
+    try:
+        for count, (number, event) in enumerate(events, start=1):
+            # month ends crossed by this input: taken before it, kept only if it moves the clock
+            # (an input that is rejected or repeated changes nothing; a later one crosses them)
+            taken = None
+            crossed = boundary
+            if not isinstance(event, bytes):
+                at = event.at
+                if boundary is None:
+                    boundary = next_month_start(at, engine.tz)
+                if at >= boundary:
+                    taken = Counter[tuple[str, str]]()
+                    while at >= boundary:
+                        _snapshot(engine, boundary - one, taken)
+                        boundary = next_month_start(boundary, engine.tz)
+            if number in before:
+                engine.now = before[number]
+            outcome = engine.apply(event)
+            if not outcome.accepted:
+                rows.rejected[number] = str(outcome.error)
+            elif outcome.duplicate:
+                rows.repeated.add(number)
+            if not outcome.accepted or outcome.duplicate:
+                boundary = crossed
+            elif taken is not None:
+                rows.tiers_by_month.update(taken)
+            if count % FREEZE_EVERY == 0:
+                gc.freeze()
+        moment = clock.last if clock is not None else engine.now
+        if moment is not None:
+            while boundary is not None and boundary <= moment:
+                _snapshot(engine, boundary - one, rows.tiers_by_month)
+                boundary = next_month_start(boundary, engine.tz)
+            _snapshot(engine, moment, rows.tiers_by_month)
+            engine.now = moment
+            for member in engine.members.values():  # as ``loyalty jobs run`` does
+                due = next_due(member)
+                if due is not None and due <= moment:
+                    advance(engine.program_at, member, moment, engine.tz, engine.issue_certificate)
+        _final_rows(engine, rows)
+        if keep_members:
+            rows.members = engine.summaries()
+    finally:
+        gc.unfreeze()
+    return rows
+
+
+def _read_partition(path: Path, numbered: bool) -> list[tuple[int, Event | bytes]]:
+    out: list[tuple[int, Event | bytes]] = []
+    with path.open("rb") as handle:
+        for index, raw in enumerate(handle, start=1):
+            if numbered:
+                head, _, line = raw.partition(b"\t")
+                number = int(head)
+            else:
+                number, line = index, raw
+            if not line.strip():
+                continue
+            try:
+                out.append((number, parse_event(line)))
+            except LoyaltyError:
+                out.append((number, line))  # the engine rejects it, with the reason
+    return out
+
+
+# -- worker processes ------------------------------------------------------------------------------
+_PROGRAMS: list[Program] = []
+
+
+def _init_worker(programs: list[Program]) -> None:
+    _PROGRAMS[:] = programs
+
+
+@dataclass(frozen=True)
+class _Task:
+    path: str
+    numbered: bool
+    clocks: tuple[Clock | None, ...]  # one a program
+    keep_members: bool
+
+
+def _run_task(task: _Task) -> list[Rows]:
+    events = _read_partition(Path(task.path), task.numbered)
+    return [
+        replay_partition(program, events, clock, task.keep_members)
+        for program, clock in zip(_PROGRAMS, task.clocks, strict=True)
+    ]
+
+
+# -- the simulation --------------------------------------------------------------------------------
+@dataclass
+class Variant:
+    program: Program
+    figures: dict[str, Any]
+    as_of: datetime | None  # the time of the last accepted input
+    rejected: list[dict[str, Any]]
+    accepted: int
+    members: dict[str, dict[str, Any]] | None = None
+
+
+@dataclass
+class Simulation:
+    history: str
+    variants: list[Variant]
+    lines: int
+    partitions: int
+    processes: int
+    rounds: int
+    single_partition_reason: str | None = None
+
+
+def _figures(program: Program, rows: Rows) -> dict[str, Any]:
+    ledger = [(m, k, p) for (m, k), p in rows.ledger.items()]
+    certificates = [
+        (m, k, n, Decimal(rows.certificate_cents[(m, k)]) / 100)
+        for (m, k), n in rows.certificates.items()
+    ]
+    sales = [(m, Decimal(cents) / 100) for m, cents in rows.sales_cents.items()]
+    return {
+        "liability": liability_figures(rows.lots.items(), rows.debt, program),
+        "activity": activity_figures(ledger),
+        "tiers": tier_figures(sorted((t, s, n) for (t, s), n in rows.tiers.items()), program),
+        "economics": economics_figures(
+            ledger, certificates, sales, program, Decimal(rows.reward_cents) / 100
+        ),
+        "tiers_by_month": tiers_over_time(
+            [(m, t, n) for (m, t), n in rows.tiers_by_month.items()], program
+        ),
+        "outstanding_by_month": outstanding_over_time(ledger, program),
+    }
+
+
+def simulate(
+    history: str | Path,
+    programs: Sequence[Program],
+    *,
+    processes: int | None = None,
+    partitions: int | None = None,
+    partition_members: int = PARTITION_MEMBERS,
+    keep_members: bool = False,
+    progress: Progress | None = None,
+) -> Simulation:
+    """Replay ``history`` through each program and compute its figures.
+
+    ``processes``: worker processes (default: every core; 1 runs in this process). ``partitions``:
+    how many parts the members are split into (default: ``SPREAD`` a process, more when there are
+    over ``partition_members`` members a part; one with one process). ``keep_members``: also
+    return every member's SPEC §8 summary (for tests and small histories). ``progress(stage,
+    done, total)`` is called as the scan and the replay advance."""
+    path = Path(history)
+    processes = max(1, processes if processes is not None else (os.cpu_count() or 1))
+    # fork on Linux: workers start at once and scripts need no ``if __name__ == "__main__"``
+    # guard; the caller should have no other thread running (the CLI's progress display has none)
+    method = "fork" if sys.platform == "linux" else "spawn"
+    pool = (
+        multiprocessing.get_context(method).Pool(
+            processes, initializer=_init_worker, initargs=(list(programs),)
+        )
+        if processes > 1
+        else None
+    )
+    _init_worker(list(programs))
+    try:
+        scanned = _scan(path, pool, progress)
+        lines = scanned.lines
+        reason = None
+        if sum(p.links for p in scanned.parts):
+            reason = "the history links registrations to member numbers (SM-2)"
+        elif sum(p.odd for p in scanned.parts):
+            reason = "the history has lines that only the engine's parser reads"
+        members = sum(p.enrollments for p in scanned.parts)
+        wanted = partitions or max(
+            processes * SPREAD if processes > 1 else 1,
+            math.ceil(members / max(1, partition_members)),
+        )
+        parts = 1 if reason is not None else max(1, min(wanted, members))
+        with tempfile.TemporaryDirectory(prefix="loyalty-simulate-") as folder:
+            if parts == 1:
+                files, numbered = [path], False
+            else:
+                groups = _groups(scanned)
+                files = _write_partitions(path, scanned, groups, parts, Path(folder))
+                numbered = True
+                del groups
+            totals, rounds, used = _replay(
+                files, numbered, path, programs, scanned, pool, keep_members, progress
+            )
+    finally:
+        if pool is not None:
+            pool.terminate()
+            pool.join()
+    variants = []
+    for program, rows in zip(programs, totals, strict=True):
+        rejected = [{"line": n, "error": rows.rejected[n]} for n in sorted(rows.rejected)]
+        clock = _clock(scanned, _unmoved(rows))
+        variants.append(
+            Variant(
+                program=program,
+                figures=_figures(program, rows),
+                as_of=clock.last,
+                rejected=rejected,
+                accepted=lines - len(rejected),
+                members=rows.members,
+            )
+        )
+    if used == 1 and parts > 1:
+        reason = "the history's times go back and forth too often to split it"
+    return Simulation(str(path), variants, lines, used, processes, rounds, reason)
+
+
+def _unmoved(rows: Rows) -> Callable[[int], bool]:
+    """Lines that did not move the engine's clock: rejected, or accepted as exact repeats."""
+    return lambda number: number in rows.rejected or number in rows.repeated
+
+
+def _replay(
+    files: list[Path],
+    numbered: bool,
+    path: Path,
+    programs: Sequence[Program],
+    scanned: _History,
+    pool: Any,
+    keep_members: bool,
+    progress: Progress | None,
+) -> tuple[list[Rows], int, int]:
+    """Replay every partition through every program; returns the rows, the rounds and the
+    partitions used. With several partitions, each is given the
+    whole history's clock: first as if every line were accepted, then from the rejections seen,
+    until the clock given and the clock seen agree."""
+    single = len(files) == 1
+    guess = None if single else _clock(scanned, lambda n: False)
+    clocks: tuple[Clock | None, ...] = tuple(guess for _ in programs)
+    for rounds in range(1, MAX_ROUNDS + 1):
+        tasks = [_Task(str(f), numbered, clocks, keep_members) for f in files]
+        totals = [Rows() for _ in programs]
+        iterator = (
+            pool.imap_unordered(_run_task, tasks) if pool is not None else map(_run_task, tasks)
+        )
+        for done, task_rows in enumerate(iterator, start=1):
+            for total, rows in zip(totals, task_rows, strict=True):
+                total.add(rows)
+            if progress is not None:
+                progress("replay" if rounds == 1 else f"replay (round {rounds})", done, len(tasks))
+        if single:
+            return totals, rounds, 1
+        seen = tuple(_clock(scanned, _unmoved(rows)) for rows in totals)
+        if seen == clocks:
+            return totals, rounds, len(files)
+        clocks = seen
+    # not settled (a history whose times go back and forth a lot): one partition is exact
+    return _replay([path], False, path, programs, scanned, pool, keep_members, progress)

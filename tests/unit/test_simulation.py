@@ -1,0 +1,321 @@
+"""The what-if simulator (``loyalty simulate``).
+
+* Differential: the simulator, which splits the history by member across processes, gives every
+  member the summary that a replay of the whole file gives, and rejects the same lines with the
+  same reasons: for each preset, with one process and with several, and for histories whose times
+  go backwards or that link registrations to member numbers (SM-2).
+* One definition of each figure: the simulator's figures for a history equal the database reports
+  (``loyalty report``) after importing the same history and running the jobs.
+* The command line, as a real process: a bigger redemption block redeems fewer times.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import xml.etree.ElementTree as ET
+from collections import Counter
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from loyalty import load_program, replay_file
+from loyalty.domain.calendar import local_date, next_month_start
+from loyalty.domain.engine import Engine
+from loyalty.domain.events import parse_event
+from loyalty.domain.figures import (
+    economics_figures,
+    liability_figures,
+    month_of,
+    outstanding_over_time,
+)
+from loyalty.domain.jobs import advance
+from loyalty.domain.tiers import tier_on
+from loyalty.programs.loader import PRESETS
+from loyalty.services import simulation
+from loyalty.services.durable import DurableEngine
+from loyalty.services.reports import REPORTS
+from loyalty.services.simulation import simulate
+from loyalty.services.synthetic import generate_history
+
+LOYALTY = Path(sys.executable).with_name("loyalty")
+PRESET_DIR = Path(__file__).resolve().parents[2] / "src/loyalty/programs/presets"
+
+
+def write_history(
+    path: Path, preset: str, members: int = 40, months: int = 14, seed: int = 2
+) -> Path:
+    lines = generate_history(load_program(preset), members=members, months=months, seed=seed)
+    path.write_text("".join(line + "\n" for line in lines))
+    return path
+
+
+def assert_same_as_replay(path: Path, preset: str, **options: Any) -> Any:
+    program = load_program(preset)
+    expected = replay_file(program, path)
+    result = simulate(path, [program], keep_members=True, **options)
+    variant = result.variants[0]
+    assert variant.members == expected.output()["members"]
+    assert variant.rejected == expected.output()["rejected"]
+    assert variant.accepted == expected.accepted
+    assert variant.as_of == expected.engine.now
+    if result.partitions > 1:  # the figures do not depend on the partitioning either
+        whole = simulate(path, [program], processes=1, partitions=1).variants[0]
+        assert variant.figures == whole.figures
+    return result
+
+
+# -- differential: the simulator equals a replay of the whole history --------------------------
+@pytest.mark.parametrize("preset", PRESETS)
+@pytest.mark.parametrize(
+    ("processes", "partitions"), [(1, 1), (1, 3), (2, None)], ids=["1x1", "1x3", "2xauto"]
+)
+def test_every_member_ends_as_in_a_replay_of_the_whole_history(
+    preset: str, processes: int, partitions: int | None, tmp_path: Path
+) -> None:
+    path = write_history(tmp_path / "history.jsonl", preset)
+    result = assert_same_as_replay(path, preset, processes=processes, partitions=partitions)
+    assert result.partitions == (partitions or 8)
+    assert result.single_partition_reason is None
+
+
+def test_a_history_whose_times_go_backwards_is_split_and_still_exact(tmp_path: Path) -> None:
+    """Lines out of time order are rejected in a whole-file replay depending on other members'
+    lines; the partitions are told the whole history's clock. A far-future line that is itself
+    rejected does not move the clock: the first estimate is wrong, a second round corrects it."""
+    lines = write_history(tmp_path / "in-order.jsonl", "sogo").read_text().splitlines()
+    late = json.loads(lines[len(lines) // 2])
+    late["at"] = "2030-01-01T00:00:00+08:00"
+    for i in range(100, len(lines) - 40, 97):  # swap neighbours: some go back in time
+        lines[i], lines[i + 1] = lines[i + 1], lines[i]
+    lines.insert(len(lines) // 3, json.dumps({**late, "type": "action", "action": "nope"}))
+    lines.insert(len(lines) // 3 + 5, "{not json")
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    result = assert_same_as_replay(path, "sogo", processes=2, partitions=4)
+    assert result.partitions == 4
+    assert result.rounds >= 2
+    errors = [r["error"] for r in result.variants[0].rejected]
+    assert any("time goes backwards" in e for e in errors)
+    months = [row["month"] for row in result.variants[0].figures["tiers_by_month"]]
+    assert max(months) < "2030"  # the far-future line was rejected: no month ends up to it
+
+
+def test_a_history_whose_clock_does_not_settle_is_replayed_as_one_partition(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rejected far-future lines fool the first estimate of the clock; allowed a single round,
+    the simulator falls back to one partition (exact)."""
+    lines = write_history(tmp_path / "in-order.jsonl", "soko").read_text().splitlines()
+    for n in range(4):
+        position = (n + 1) * len(lines) // 6
+        late = {"type": "tick", "at": f"203{n}-01-01T00:00:00Z", "unknown": 1}
+        lines.insert(position, json.dumps(late))
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    assert assert_same_as_replay(path, "soko", processes=2, partitions=4).rounds == 3
+    monkeypatch.setattr(simulation, "MAX_ROUNDS", 1)
+    result = assert_same_as_replay(path, "soko", processes=2, partitions=4)
+    assert result.partitions == 1
+    assert "back and forth" in (result.single_partition_reason or "")
+
+
+def test_a_history_linking_member_numbers_is_replayed_as_one_partition(tmp_path: Path) -> None:
+    """SM-2: the owner of a member number is only known during the replay."""
+    path = write_history(tmp_path / "history.jsonl", "soma", members=20)
+    replay = replay_file(load_program("soma"), path)
+    target = next(iter(replay.engine.members))
+    at = replay.engine.now.isoformat() if replay.engine.now else None
+    link = {
+        "type": "enroll",
+        "at": at,
+        "member": "online-registration",
+        "member_number": replay.engine.member_number(target),
+        "email": "linked@example.com",
+        "first_name": "Ada",
+        "last_name": "Linked",
+        "phone": "+442079460000",
+        "address": "1 Main St",
+        "birth_month": 3,
+    }
+    purchase = {  # made under the linked registration: it earns for the boutique member
+        "type": "purchase",
+        "at": at,
+        "member": "online-registration",
+        "order": "linked-o1",
+        "channel": "store",
+        "lines": [{"sku": "X", "amount": "80.00"}],
+        "shipping": "0.00",
+        "tax": "0.00",
+        "tenders": [{"type": "card", "amount": "80.00"}],
+    }
+    with path.open("a") as handle:
+        handle.write(json.dumps(link) + "\n" + json.dumps(purchase) + "\n")
+    assert replay_file(load_program("soma"), path).rejected == replay.rejected
+    result = assert_same_as_replay(path, "soma", processes=2, partitions=4)
+    assert result.partitions == 1
+    assert "SM-2" in (result.single_partition_reason or "")
+
+
+# -- one definition of each figure, two sources of data --------------------------------------------
+@pytest.mark.parametrize("preset", PRESETS)
+def test_the_figures_equal_the_database_reports(
+    preset: str, sqlite_url: str, tmp_path: Path
+) -> None:
+    program = load_program(preset)
+    path = write_history(tmp_path / "history.jsonl", preset, members=30, months=26, seed=4)
+    durable = DurableEngine(program, sqlite_url)
+    durable.import_file(path)
+    durable.run_jobs()
+    with durable.db.connect() as conn:
+        reports = {name: report(conn, program) for name, report in REPORTS.items()}
+    durable.db.dispose()
+
+    figures = simulate(path, [program], processes=2, partitions=3).variants[0].figures
+    for name in ("liability", "activity", "tiers", "economics"):
+        assert figures[name] == reports[name], name
+    assert reports["activity"]["totals"]["issued"] > 0
+    # the running sum of the ledger is the liability at the end
+    assert figures["outstanding_by_month"][-1]["points"] == reports["liability"]["net_points"]
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_members_per_tier_at_month_end_are_what_the_jobs_would_make_them(
+    preset: str, tmp_path: Path
+) -> None:
+    """Reference: before the first input of each month, advance every member to the month's last
+    instant (the January requalification included), read its tier, and undo."""
+    program = load_program(preset)
+    path = write_history(tmp_path / "history.jsonl", preset, members=30, months=26, seed=4)
+    engine = Engine(program)
+    expected: Counter[tuple[str, str]] = Counter()
+
+    def snapshot(moment: Any) -> None:
+        rules = engine.program_at(moment).tiers
+        for member in engine.members.values():
+            saved = member.checkpoint()
+            advance(engine.program_at, member, moment, engine.tz, engine.issue_certificate)
+            if member.enrolled:
+                tier = rules.levels[tier_on(rules, member.tiers, local_date(moment, engine.tz))]
+                expected[(month_of(moment, engine.tz), tier.id)] += 1
+            for code in member.restore(saved):
+                engine.registry.drop_code(code)
+
+    boundary = None
+    for line in path.read_bytes().splitlines():
+        event = parse_event(line)
+        boundary = boundary or next_month_start(event.at, engine.tz)
+        while event.at >= boundary:
+            snapshot(boundary - timedelta(microseconds=1))
+            boundary = next_month_start(boundary, engine.tz)
+        engine.apply(event)
+    assert engine.now is not None and boundary is not None
+    while boundary <= engine.now:
+        snapshot(boundary - timedelta(microseconds=1))
+        boundary = next_month_start(boundary, engine.tz)
+    snapshot(engine.now)
+
+    rows = simulate(path, [program], processes=1, partitions=3).variants[0].figures
+    got = Counter(
+        {
+            (row["month"], tier): n
+            for row in rows["tiers_by_month"]
+            for tier, n in row["tiers"].items()
+            if n
+        }
+    )
+    assert got == expected
+    assert len({month for month, _ in got}) >= 24
+
+
+def test_figure_functions_on_plain_rows() -> None:
+    sogo = load_program("sogo")
+    owed = liability_figures(
+        [("2026-03", 500), (None, 7), ("2025-12", 1000), ("2026-03", 1)], 8, sogo
+    )
+    assert [m["expires"] for m in owed["by_expiry_month"]] == ["2025-12", "2026-03", "never"]
+    assert (owed["outstanding_points"], owed["net_points"], owed["net_value"]) == (
+        1508,
+        1500,
+        "15.00",
+    )
+    running = outstanding_over_time(
+        [("2024-01", "earn", 100), ("2024-03", "redeem", -40), ("2024-03", "earn", 5)], sogo
+    )
+    assert [(r["month"], r["points"]) for r in running] == [
+        ("2024-01", 100),
+        ("2024-02", 100),
+        ("2024-03", 65),
+    ]
+    soma = load_program("soma")
+    economics = economics_figures(
+        [("2024-02", "convert", -250)],
+        [("2024-03", "reward", 1, Decimal("10.00")), ("2024-03", "birthday_gift", 2, Decimal(0))],
+        [("2024-02", Decimal("400.00")), ("2024-03", Decimal("100.00"))],
+        soma,
+    )
+    assert economics["certificates_issued"] == 3
+    assert economics["reward_cost"] == "10.00"
+    assert economics["reward_cost_per_sales"] == "0.0200"
+    assert [m["reward_cost"] for m in economics["months"]] == ["0.00", "10.00"]
+
+
+# -- the command line ---------------------------------------------------------------------------
+def loyalty(*args: str) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
+    return subprocess.run(
+        [str(LOYALTY), *args], capture_output=True, text=True, timeout=300, env=env, check=False
+    )
+
+
+@pytest.fixture
+def block_1500(tmp_path: Path) -> Path:
+    text = (PRESET_DIR / "sogo.toml").read_text()
+    assert "block_points = 1000" in text
+    path = tmp_path / "sogo-block-1500.toml"
+    path.write_text(text.replace("block_points = 1000", "block_points = 1500"))
+    return path
+
+
+def test_simulate_command_shows_the_difference_a_bigger_block_makes(
+    tmp_path: Path, block_1500: Path
+) -> None:
+    history = write_history(tmp_path / "history.jsonl", "sogo", members=60, months=14)
+    result = loyalty(
+        "simulate", str(history), "--program", "sogo", "--vs", str(block_1500), "--json"
+    )
+    assert result.returncode == 0, result.stderr
+    out = json.loads(result.stdout)
+    a, b = out["variants"]["A"]["key_figures"], out["variants"]["B"]["key_figures"]
+    assert a["points_issued"] == b["points_issued"] > 0
+    assert a["points_redeemed"] > 0
+    assert out["difference"]["points_redeemed"] == b["points_redeemed"] - a["points_redeemed"] != 0
+    assert b["rejected_inputs"] > a["rejected_inputs"]  # fewer members can afford a block
+    assert out["variants"]["B"]["figures"]["liability"]["point_value"].startswith("0.00666")
+
+    chart = tmp_path / "chart.svg"
+    table = loyalty(
+        "simulate", str(history), "-p", "sogo", "--vs", str(block_1500), "--plot", str(chart)
+    )
+    assert table.returncode == 0, table.stderr
+    assert "points redeemed" in table.stdout and "difference (B - A)" in table.stdout
+    root = ET.parse(chart).getroot()
+    assert root.tag.endswith("svg")
+    assert len(root.findall("{http://www.w3.org/2000/svg}polyline")) >= 8
+
+
+def test_simulate_command_refuses_png_and_bad_programs(tmp_path: Path, block_1500: Path) -> None:
+    history = write_history(tmp_path / "history.jsonl", "sogo", members=5, months=2)
+    png = loyalty(
+        "simulate", str(history), "-p", "sogo", "--vs", str(block_1500), "--plot", "c.png"
+    )
+    assert png.returncode == 2
+    assert "only SVG" in png.stderr and "Traceback" not in png.stderr
+    bad = loyalty("simulate", str(history), "-p", "sogo", "--vs", "nope")
+    assert bad.returncode == 2
+    assert "no such preset" in bad.stderr
