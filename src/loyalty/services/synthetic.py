@@ -206,6 +206,7 @@ def generate_history(
     for month in range(1, months + 1):
         moment = START + timedelta(days=30 * month)
         events.append((moment, -1, 10_000 + month, {"type": "tick", "at": _at(moment, tz)}))
-    events.sort(key=lambda e: (e[0], e[1], e[2]))
+    # by the instant (local wall time repeats an hour when daylight saving time ends)
+    events.sort(key=lambda e: (e[0].replace(tzinfo=tz).timestamp(), e[1], e[2]))
     for _, _, _, event in events:
         yield json.dumps(event, separators=(",", ":"))
