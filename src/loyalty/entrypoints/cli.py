@@ -303,7 +303,7 @@ def jobs_run(
 
 @app.command()
 def report(
-    name: Annotated[str, typer.Argument(help="liability | activity | tiers")],
+    name: Annotated[str, typer.Argument(help="liability | activity | tiers | economics")],
     program: ProgramOption,
     database: DatabaseOption = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
