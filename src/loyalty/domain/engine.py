@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import hashlib
 from bisect import bisect_right
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any, cast
 
@@ -22,7 +21,7 @@ from loyalty.domain.calendar import local_date, next_month_start, start_of_day, 
 from loyalty.domain.certificates import Certificate, certificate_code
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
-from loyalty.domain.events import Adjust, Event, parse_event
+from loyalty.domain.events import Event, parse_event
 from loyalty.domain.jobs import advance, convert, has_monthly_work, next_due
 from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
@@ -79,8 +78,6 @@ class Engine:
             return Outcome(False, exc)
         key = event.key()
         digest = b""
-        if isinstance(event, Adjust):  # no natural key: an exact repeat (time included) is a no-op
-            key = ("adjust", event.member, event.at.isoformat(), _digest(event).hex())
         if key is not None:
             digest = _digest(event)
             seen = self.registry.seen_input(key)
@@ -182,10 +179,6 @@ class Engine:
             member.notifications.append(Notification(at, "certificate_issued", data))
         return cert
 
-    def advance_all(self, until: datetime) -> None:
-        for member in list(self.members.values()):
-            advance(self.program_at, member, until, self.tz, self.issue_certificate)
-
     # -- reading ------------------------------------------------------------------------------
     def _member(self, member_id: str) -> Member:
         member = self.registry.member(member_id)
@@ -258,12 +251,3 @@ class Engine:
             ):
                 out.append(benefit.id)
         return out
-
-    def iter_members(self) -> Iterator[str]:
-        return self.registry.member_ids()
-
-    def today(self) -> date | None:
-        return None if self.now is None else local_date(self.now, self.tz)
-
-
-Handler = Callable[[Engine, Any], str | None]

@@ -309,10 +309,11 @@ def return_(engine: Engine, e: Return) -> str | None:
     if not registry.has_order(e.order):
         raise UnknownReference(f"unknown order {e.order}", "order")
     owner = registry.order_owner(e.order)
-    if owner is None:
+    member = engine.member_at(owner, e.at) if owner is not None else None
+    if member is None:
         order = registry.anonymous_order(e.order)
     else:
-        found = registry.member_order(engine.member_at(owner, e.at), e.order)
+        found = registry.member_order(member, e.order)
         assert found is not None
         order = found
     if order.released:
@@ -321,7 +322,6 @@ def return_(engine: Engine, e: Return) -> str | None:
             "order",
         )
     chosen = _match_lines(e, order)
-    member = engine.member_at(owner, e.at) if owner is not None else None
     for line in chosen:
         line.returned = True
     if member is None:

@@ -16,11 +16,6 @@ CENT = Decimal("0.01")
 UNIT = Decimal("1")
 
 
-def D(value: str | int | Decimal) -> Decimal:
-    """The one money constructor: exact, two decimals."""
-    return Decimal(value).quantize(CENT)
-
-
 def whole_units(amount: Decimal, rounding: Rounding) -> int:
     mode = ROUND_FLOOR if rounding == "floor" else ROUND_HALF_UP
     return int(amount.quantize(UNIT, rounding=mode))

@@ -12,7 +12,7 @@ import json
 import sys
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
@@ -56,7 +56,7 @@ ProgramOption = Annotated[
 ]
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(2)
 
@@ -122,7 +122,6 @@ def replay(
         loaded = load_program(program)
     except LoyaltyError as exc:
         _fail(str(exc))
-        return
     _print(replay_file(loaded, file), as_json, f"{loaded.name}: {file.name}")
 
 
@@ -152,7 +151,6 @@ def generate(
         loaded = load_program(program)
     except LoyaltyError as exc:
         _fail(str(exc))
-        return
     out = sys.stdout
     for line in generate_history(loaded, members=members, months=months, seed=seed):
         out.write(line + "\n")
@@ -165,7 +163,6 @@ def check_program(path: Annotated[str, typer.Argument(help="preset name or TOML 
         loaded = load_program(path)
     except LoyaltyError as exc:
         _fail(str(exc))
-        return
     console.print(
         f"[green]ok[/green]: {loaded.name} ({loaded.id}), {len(loaded.tiers.levels)} tiers"
     )
@@ -176,10 +173,8 @@ def _durable(program: str, database: str | None) -> DurableEngine:
         return DurableEngine(load_program(program), database)
     except LoyaltyError as exc:
         _fail(str(exc))
-        raise
     except SQLAlchemyError as exc:
         _fail(f"database: {exc.__class__.__name__}: {str(exc).splitlines()[0]}")
-        raise
 
 
 def _emit(data: Any, as_json: bool) -> None:
@@ -272,7 +267,6 @@ def summary(
         members = durable.summaries(member)
     except LoyaltyError as exc:
         _fail(str(exc))
-        return
     if as_json:
         _emit({"members": members}, True)
     else:
@@ -333,7 +327,6 @@ def member_find(
     found = durable.find_member(number=number, email=email, phone=phone)
     if found is None:
         _fail("no such member")
-        return
     _emit({"member": found, **durable.summaries(found)[found]}, True)
 
 

@@ -160,11 +160,10 @@ class DurableEngine:
         key = event.key()
         if key is None:
             return None
-        fresh = SqlRegistry(conn, self.program).seen_input(key)
-        if fresh is None:
+        registry = SqlRegistry(conn, self.program)  # fresh: reads what others committed
+        if registry.seen_input(key) is None:
             return None
-        engine = LoyaltyEngine(self.program, SqlRegistry(conn, self.program))
-        return engine.apply(event)  # answers from the stored record: duplicate or conflict
+        return LoyaltyEngine(self.program, registry).apply(event)  # a duplicate, or a conflict
 
     # -- batch import ---------------------------------------------------------------------------
     def import_file(

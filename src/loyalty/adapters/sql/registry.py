@@ -300,10 +300,6 @@ class SqlRegistry(Registry):
     def changed(self, member: Member) -> None:
         self._dirty[member.id] = member
 
-    def forget(self) -> None:
-        """Drop every cached member and look-up (after a commit, or before reading afresh)."""
-        self.__init__(self.conn, self.program, lock=self.lock)  # type: ignore[misc]
-
     # -- writing back ------------------------------------------------------------------------
     def _write_orders(self, orders: list[Order]) -> None:
         if not orders:
