@@ -6,8 +6,13 @@ from __future__ import annotations
 
 import json
 from datetime import date, timedelta
+from decimal import Decimal
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty import Engine, load_program
+from loyalty.domain.tiers import TierState, add_spend, supported, tier_on, trailing_spend
 
 
 def test_trailing_window_state_is_bounded_and_old_returns_are_harmless() -> None:
@@ -50,3 +55,35 @@ def test_trailing_window_state_is_bounded_and_old_returns_are_harmless() -> None
     assert after["qualifying_spend"] == "360.00"  # 30 days later: 12 (o0 left long ago)
     total = lambda s: s["points"]["available"] + s["points"]["pending"]  # noqa: E731
     assert total(after) == total(before) - 30  # o0's 30 points are taken back
+
+
+# -- the trailing window against a plain reference --------------------------------------------
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(-400, 200), st.integers(0, 50_000)),  # (days after the last, cents)
+        min_size=1,
+        max_size=30,
+    )
+)
+def test_trailing_window_matches_a_plain_recount(steps: list[tuple[int, int]]) -> None:
+    """SK-2/SK-3: add_spend keeps the window sorted even when a purchase is older than the last
+    (a retro-credit), forgets exactly the purchases that left a window, and its total and status
+    dates equal a recount from scratch."""
+    rules = load_program("soko").tiers
+    state = TierState()
+    alive: dict[str, tuple[date, Decimal]] = {}
+    last = date(2024, 1, 1)
+    for n, (shift, cents) in enumerate(steps):
+        day = last + timedelta(days=shift) if shift > 0 else last - timedelta(days=-shift // 3)
+        last = max(last, day)
+        amount = Decimal(cents) / 100
+        add_spend(rules, state, day, f"o{n}", amount)
+        alive[f"o{n}"] = (day, amount)
+        start = day - timedelta(days=rules.trailing_days - 1)
+        alive = {o: (d, a) for o, (d, a) in alive.items() if d >= start}
+        assert state.spend_by_day == sorted(state.spend_by_day)
+        assert set(state.order_spend) == set(alive) == {o for _, o in state.spend_by_day}
+        expected = sum((a for d, a in alive.values() if d <= day), start=Decimal(0))
+        assert trailing_spend(rules, state, day) == expected
+        assert tier_on(rules, state, day) >= supported(rules, expected)

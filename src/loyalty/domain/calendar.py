@@ -1,5 +1,8 @@
 """Local-calendar arithmetic in the program's time zone.
 
+Instants are returned in UTC (the one ``tzinfo`` every engine time shares, so comparisons stay
+cheap); local dates and times of day are computed in the program's zone.
+
 Rules count in local days and months: a "valid through" date lapses at the end of that local day;
 "N business days" (SPEC §2) is the same local time of day on the Nth business day after the start's
 local date, skipping weekends and the country's public holidays. Example (SM-6): a boutique
@@ -9,7 +12,7 @@ purchase on Friday 2024-11-08 10:00 New York time becomes available Thursday 202
 
 from __future__ import annotations
 
-from datetime import date, datetime, time, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
@@ -25,8 +28,9 @@ def local_date(at: datetime, tz: ZoneInfo) -> date:
     return at.astimezone(tz).date()
 
 
+@lru_cache(maxsize=65536)
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz)
+    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
 
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
@@ -85,10 +89,10 @@ def business_day_after(day: date, days: int, country: str | None) -> date:
 def add_business_days(at: datetime, days: int, country: str | None, tz: ZoneInfo) -> datetime:
     local = at.astimezone(tz)
     day = business_day_after(local.date(), days, country)
-    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
+    return datetime.combine(day, local.time(), tzinfo=tz).astimezone(UTC)
 
 
 def add_local_days(at: datetime, days: int, tz: ZoneInfo) -> datetime:
     local = at.astimezone(tz)
     day = local.date() + timedelta(days=days)
-    return datetime.combine(day, local.timetz().replace(tzinfo=None), tzinfo=tz)
+    return datetime.combine(day, local.time(), tzinfo=tz).astimezone(UTC)

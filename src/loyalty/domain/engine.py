@@ -43,8 +43,13 @@ class Outcome:
 ACCEPTED = Outcome(True)
 
 
+_NOT_AT = {"at"}
+
+
 def _digest(event: Event) -> bytes:
-    return hashlib.blake2b(event.model_dump_json(exclude={"at"}).encode(), digest_size=16).digest()
+    """The payload's fingerprint: the event's canonical JSON without its time."""
+    payload = event.__pydantic_serializer__.to_json(event, exclude=_NOT_AT)
+    return hashlib.blake2b(payload, digest_size=16).digest()
 
 
 class Engine:
@@ -69,6 +74,10 @@ class Engine:
         if not self._version_starts:
             return self.program
         return self._versions[bisect_right(self._version_starts, at)]
+
+    def local_text(self, at: datetime) -> str:
+        """An instant as people read it: ISO-8601 in the program's time zone."""
+        return at.astimezone(self.tz).isoformat()
 
     # -- applying inputs ----------------------------------------------------------------------
     def apply(self, raw: str | bytes | dict[str, Any] | Event) -> Outcome:
@@ -96,8 +105,8 @@ class Engine:
             return Outcome(
                 False,
                 Conflict(
-                    f"time goes backwards: {event.at.isoformat()} is earlier than the last "
-                    f"accepted input ({self.now.isoformat()})",
+                    f"time goes backwards: {self.local_text(event.at)} is earlier than the last "
+                    f"accepted input ({self.local_text(self.now)})",
                     "at",
                 ),
             )
@@ -139,15 +148,15 @@ class Engine:
             raise UnknownReference(f"unknown member {member_id}", "member")
         if self.member_time_order and at < member.clock:
             raise Conflict(
-                f"time goes backwards for member {member.id}: {at.isoformat()} is earlier than "
-                f"its last input ({member.clock.isoformat()})",
+                f"time goes backwards for member {member.id}: {self.local_text(at)} is earlier "
+                f"than its last input ({self.local_text(member.clock)})",
                 "at",
             )
         due = next_due(member)
         saved = member.checkpoint() if due is not None and due <= at else None
         self._touched.append((member, saved))
         if saved is not None:
-            advance(self.program_at, member, at, self.tz, self.issue_certificate)
+            advance(self.program_at, member, at, self.tz, self.issue_certificate, due)
         return member
 
     def add_member(self, member: Member) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
@@ -59,9 +59,12 @@ def _time_text(value: object) -> object:
 
 
 def _time_range(value: datetime) -> datetime:
+    """Every instant the engine holds is in UTC, one shared ``tzinfo``: comparing two datetimes
+    whose ``tzinfo`` objects differ costs ~10x more (each side's offset is computed), and the
+    engine compares times constantly. Local dates come from the program's time zone."""
     if not FIRST_YEAR <= value.year <= LAST_YEAR:
         raise ValueError(f"time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
-    return value
+    return value.astimezone(UTC)
 
 
 Time = Annotated[AwareDatetime, BeforeValidator(_time_text), AfterValidator(_time_range)]

@@ -163,10 +163,18 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
     member = engine.member_at(e.member, e.at) if e.member is not None else None
     certs = _check_certificates(engine, e, member)
     rules = program.earning
-    lines = [
-        OrderLine(ln.sku, ln.amount, line_eligible(rules, ln.kind, ln.department, ln.brand))
-        for ln in e.lines
-    ]
+    lines = []
+    eligible_total = non_earning = points_tender = ZERO
+    for ln in e.lines:
+        eligible = line_eligible(rules, ln.kind, ln.department, ln.brand)
+        lines.append(OrderLine(ln.sku, ln.amount, eligible))
+        if eligible:
+            eligible_total += ln.amount
+    for t in e.tenders:
+        if t.type in rules.non_earning_tenders:
+            non_earning += t.amount
+        if t.type == "points":
+            points_tender += t.amount
     order = Order(
         order=e.order,
         member=member.id if member else None,
@@ -174,11 +182,9 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
         day=local_date(e.at, engine.tz),
         channel=e.channel,
         lines=lines,
-        non_earning=sum(
-            (t.amount for t in e.tenders if t.type in rules.non_earning_tenders), start=ZERO
-        ),
-        points_tender=sum((t.amount for t in e.tenders if t.type == "points"), start=ZERO),
-        eligible_total=sum((ln.amount for ln in lines if ln.eligible), start=ZERO),
+        non_earning=non_earning,
+        points_tender=points_tender,
+        eligible_total=eligible_total,
     )
     engine.registry.record_order(order)
     if member is None:

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import local_date, month_end, next_month_start
 from loyalty.domain.certificates import Certificate
+from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.tiers import requalify
 from loyalty.programs.schema import Program
@@ -90,29 +91,37 @@ def monthly(program: Program, member: Member, at: datetime, tz: ZoneInfo, issue:
     birthday_gift(program, member, at, tz, issue)
 
 
+def _maturing_order(lot: Lot) -> tuple[datetime | None, int]:
+    return (lot.available_at, lot.id)
+
+
 def advance(
     program_at: Callable[[datetime], Program],
     member: Member,
     until: datetime,
     tz: ZoneInfo,
     issue: Issuer,
+    due: datetime | None = None,
 ) -> None:
-    """Run every job due at or before ``until``, in time order."""
-    while True:
+    """Run every job due at or before ``until``, in time order (``due``: the member's
+    ``next_due``, when the caller has it already)."""
+    wallet = member.wallet
+    if due is None:
         due = next_due(member)
-        if due is None or due > until:
-            break
+    while due is not None and due <= until:
         program = program_at(due)
-        wallet = member.wallet
+        maturing = []
         for lot in wallet.lots:
-            if lot.expires_at is not None and lot.expires_at <= due and lot.remaining:
-                wallet.expire(due, lot)
-        maturing = [
-            lot
-            for lot in wallet.lots
-            if not lot.matured and lot.available_at is not None and lot.available_at <= due
-        ]
-        for lot in sorted(maturing, key=lambda lot: (lot.available_at, lot.id)):
+            ends = lot.expires_at
+            if ends is not None and ends <= due and lot.remaining:
+                wallet.expire(due, lot, local_date(lot.earned_at, tz))
+            if not lot.matured:
+                ready = lot.available_at
+                if ready is not None and ready <= due:
+                    maturing.append(lot)
+        if len(maturing) > 1:
+            maturing.sort(key=_maturing_order)
+        for lot in maturing:
             wallet.mature(lot)
         wallet.prune()
         convert(program, member, due)
@@ -120,5 +129,6 @@ def advance(
             monthly(program, member, member.next_month_at, tz, issue)
             member.next_month_at = next_month_start(due + timedelta(seconds=1), tz)
         member.clock = due
+        due = next_due(member)
     if until > member.clock:
         member.clock = until

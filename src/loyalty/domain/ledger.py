@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 
 NEVER = datetime.max.replace(year=9999)
 
@@ -148,11 +148,10 @@ class Wallet:
         self.debt += missing
         self.record(at, kind, -points, ref, note)
 
-    def expire(self, at: datetime, lot: Lot) -> None:
+    def expire(self, at: datetime, lot: Lot, earned_on: date) -> None:
+        """``earned_on``: the lot's local date of earning, for the entry's note."""
         if lot.remaining:
-            self.record(
-                at, "expire", -lot.remaining, f"lot:{lot.id}", f"earned {lot.earned_at:%Y-%m-%d}"
-            )
+            self.record(at, "expire", -lot.remaining, f"lot:{lot.id}", f"earned {earned_on}")
             lot.remaining = 0
 
     def prune(self) -> None:

@@ -16,7 +16,12 @@ CENT = Decimal("0.01")
 UNIT = Decimal("1")
 
 
+HALF = Decimal("0.5")
+
+
 def whole_units(amount: Decimal, rounding: Rounding) -> int:
+    if amount >= 0:  # int() truncates towards zero: the floor of a non-negative amount
+        return int(amount) if rounding == "floor" else int(amount + HALF)
     mode = ROUND_FLOOR if rounding == "floor" else ROUND_HALF_UP
     return int(amount.quantize(UNIT, rounding=mode))
 

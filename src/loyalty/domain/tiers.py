@@ -15,6 +15,7 @@ A purchase earns at the tier as it stood before it; the tier changes after it (S
 
 from __future__ import annotations
 
+from bisect import bisect_left, insort
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from decimal import Decimal
@@ -26,7 +27,7 @@ from loyalty.programs.schema import Tiers
 
 @dataclass(slots=True)
 class TierState:
-    # trailing window: (local day, order) -> current spend of that purchase
+    # trailing window: (local day, order), sorted by day; order -> current spend of that purchase
     spend_by_day: list[tuple[date, str]] = field(default_factory=list)
     order_spend: dict[str, Decimal] = field(default_factory=dict)
     status_until: dict[int, date] = field(default_factory=dict)
@@ -47,9 +48,13 @@ def supported(rules: Tiers, spend: Decimal) -> int:
 
 def trailing_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
     start = day - timedelta(days=rules.trailing_days - 1)
-    return sum(
-        (state.order_spend[o] for d, o in state.spend_by_day if start <= d <= day), start=ZERO
-    )
+    spend = state.spend_by_day  # sorted by day
+    total = ZERO
+    for d, o in spend[bisect_left(spend, (start,)) :]:
+        if d > day:
+            break
+        total += state.order_spend[o]
+    return total
 
 
 def tier_on(rules: Tiers, state: TierState, day: date) -> int:
@@ -86,19 +91,24 @@ def period_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
 def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> None:
     """Credit a purchase's qualifying amount, dated ``day``; (re-)earn tiers."""
     if rules.window == "trailing_days":
+        spend = state.spend_by_day
         state.order_spend[order] = amount
-        state.spend_by_day.append((day, order))
-        if state.spend_by_day[-1][0] < state.spend_by_day[0][0]:
-            state.spend_by_day.sort()
+        if spend and day < spend[-1][0]:
+            insort(spend, (day, order))  # a retro-credited purchase, older than the last
+        else:
+            spend.append((day, order))
         # Purchases that left the window never count again (a later return of one changes
         # nothing): forget them, so the state does not grow with the member's history.
         start = day - timedelta(days=rules.trailing_days - 1)
-        if state.spend_by_day[0][0] < start:
-            kept = [(d, o) for d, o in state.spend_by_day if d >= start]
-            for _, o in state.spend_by_day[: len(state.spend_by_day) - len(kept)]:
+        if spend[0][0] < start:
+            gone = bisect_left(spend, (start,))
+            for _, o in spend[:gone]:
                 state.order_spend.pop(o, None)
-            state.spend_by_day = kept
-        total = trailing_spend(rules, state, day)
+            del spend[:gone]
+        if spend[-1][0] <= day:  # the window holds exactly the purchases still remembered
+            total = sum(state.order_spend.values(), start=ZERO)
+        else:
+            total = trailing_spend(rules, state, day)
         until = add_years(day, rules.status_years)
         for index in range(1, supported(rules, total) + 1):
             if state.status_until.get(index, date.min) < until:
