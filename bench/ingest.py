@@ -25,7 +25,7 @@ from sqlalchemy import Column, MetaData, String, Table, Text, bindparam, insert,
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from loyalty import load_program
+from loyalty import build, load_program
 from loyalty.adapters.sql.database import make_engine
 from loyalty.services.durable import DurableEngine
 from tests.pg import postgres_cluster
@@ -138,7 +138,7 @@ def main() -> None:
         raw = raw_rate(url, args.purchases, args.members, args.batch, doc_size)
     print(
         f"database: {args.database}; {args.members} members, {args.purchases} purchases, "
-        f"batch {args.batch}, member document ~{doc_size} bytes"
+        f"batch {args.batch}, member document ~{doc_size} bytes; engine {build()}"
     )
     print(f"loyalty import: {engine_rate:8.0f} purchase events/s ({seconds:.1f} s)")
     print(f"raw writes:     {raw:8.0f} purchase-equivalents/s")

@@ -1,7 +1,8 @@
 """Replay throughput: a seeded synthetic year (100k members, >= 1M events across the three
 presets, with returns and redemptions) replayed through the in-memory engine on one core.
 
-    python bench/replay.py [--members 100000] [--months 12] [--seed 1]
+    make compiled && PYTHONPATH=build/compiled python bench/replay.py [--members 100000] ...
+    python bench/replay.py [--members 100000] [--months 12] [--seed 1]    # interpreted build
 
 Prints events/s and peak memory per preset and in all. The yardstick measured in the same run is
 the raw cost of parsing the same lines with ``json.loads`` (the floor any replay pays).
@@ -16,7 +17,7 @@ import sys
 import time
 from pathlib import Path
 
-from loyalty import load_program, replay_lines
+from loyalty import build, load_program, replay_lines
 from loyalty.services.synthetic import generate_history
 
 
@@ -70,7 +71,8 @@ def main() -> None:
           f"{total_events / total_seconds:9.0f} {total_events / total_json:12.0f}")  # fmt: skip
     print(f"engine cost per event: {total_seconds / total_events * 1e6:.1f} us "
           f"(json.loads alone: {total_json / total_events * 1e6:.1f} us)")  # fmt: skip
-    print(f"peak memory (max RSS): {peak_mb:.0f} MiB; python {sys.version.split()[0]}")
+    print(f"peak memory (max RSS): {peak_mb:.0f} MiB; python {sys.version.split()[0]}; "
+          f"engine {build()}")  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty import load_program, replay_file
+from loyalty import build, load_program, replay_file
 from loyalty.programs.schema import Program
 from loyalty.services import synthetic
 from loyalty.services.simulation import simulate
@@ -153,7 +153,7 @@ def main() -> None:
     print(
         f"members {args.members:,}  inputs {lines:,}  variants 2  processes {result.processes}  "
         f"partitions {result.partitions}  rounds {result.rounds}  "
-        f"python {sys.version.split()[0]}"
+        f"python {sys.version.split()[0]}  engine {build()}"
     )
     print(
         f"wall {wall:.1f} s (scan done at {stages.get('scan', 0.0):.1f} s, then partitioning "

@@ -10,6 +10,7 @@ Programs are data (presets ``soko``, ``sogo``, ``soma`` or a TOML file); the eng
 deterministic function of a program and timestamped inputs.
 """
 
+from loyalty.domain import engine as _engine
 from loyalty.domain.engine import Engine, Outcome
 from loyalty.domain.errors import (
     Conflict,
@@ -24,6 +25,12 @@ from loyalty.domain.events import parse_event
 from loyalty.programs import PRESETS, Program, load_program
 from loyalty.services.replay import ReplayResult, replay_file, replay_lines, replay_text
 
+
+def build() -> str:
+    """Which build of the engine is running: "compiled (mypyc)" or "interpreted" (setup.py)."""
+    return "compiled (mypyc)" if (_engine.__file__ or "").endswith(".so") else "interpreted"
+
+
 __all__ = [
     "PRESETS",
     "Conflict",
@@ -37,6 +44,7 @@ __all__ = [
     "Program",
     "ReplayResult",
     "UnknownReference",
+    "build",
     "load_program",
     "parse_event",
     "replay_file",
