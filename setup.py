@@ -1,4 +1,5 @@
-"""Optional compiled build of the engine (the pure domain) with mypyc, as black and mypy ship.
+"""Optional compiled build of the engine (the pure domain, and the storage codec) with mypyc,
+as black and mypy ship themselves.
 
     LOYALTY_COMPILE=1 pip install --no-build-isolation .     # needs mypy and a C compiler
 
@@ -19,8 +20,10 @@ INTERPRETED = {"__init__.py", "events.py", "registry.py", "errors.py"}
 
 
 def compiled_modules() -> list[str]:
+    """The pure engine, and the codec that turns its members into stored documents and back."""
     domain = Path("src/loyalty/domain")
-    return sorted(str(p) for p in domain.glob("*.py") if p.name not in INTERPRETED)
+    engine = sorted(str(p) for p in domain.glob("*.py") if p.name not in INTERPRETED)
+    return [*engine, "src/loyalty/adapters/codec.py"]
 
 
 ext_modules = []

@@ -26,7 +26,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.database import READ_ONLY, DatabaseError, ensure_schema, make_engine
-from loyalty.adapters.sql.registry import SqlRegistry, insert_ignore, utc
+from loyalty.adapters.sql.registry import MemberDocuments, SqlRegistry, insert_ignore, utc
 from loyalty.domain.engine import Engine as LoyaltyEngine
 from loyalty.domain.engine import Outcome
 from loyalty.domain.errors import LoyaltyError
@@ -125,8 +125,10 @@ class DurableEngine:
             .values(now=utc(at))
         )
 
-    def _engine(self, conn: Connection, *, lock: bool) -> tuple[LoyaltyEngine, SqlRegistry]:
-        registry = SqlRegistry(conn, self.program, lock=lock)
+    def _engine(
+        self, conn: Connection, *, lock: bool, documents: MemberDocuments | None = None
+    ) -> tuple[LoyaltyEngine, SqlRegistry]:
+        registry = SqlRegistry(conn, self.program, lock=lock, documents=documents)
         return LoyaltyEngine(self.program, registry), registry
 
     # -- one input, one transaction ----------------------------------------------------------
@@ -188,13 +190,14 @@ class DurableEngine:
         report.resumed_from = done
         total = sum(1 for _ in path.open("rb"))
         lines = self._numbered(path, done)
+        documents = MemberDocuments()  # members this import wrote, reused while unchanged
         while True:
             chunk = [next(lines, None) for _ in range(batch)]
             chunk_lines = [c for c in chunk if c is not None]
             if not chunk_lines:
                 break
             with self.db.begin() as conn:
-                engine, registry = self._engine(conn, lock=False)
+                engine, registry = self._engine(conn, lock=False, documents=documents)
                 engine.now = self.now(conn)
                 parsed = self._prefetch(registry, chunk_lines)
                 rejections = []

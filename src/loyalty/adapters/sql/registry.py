@@ -16,6 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
 from loyalty.adapters.sql import schema as t
+from loyalty.adapters.sql.bulk import insert_rows, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
@@ -28,6 +29,47 @@ from loyalty.domain.tiers import tier_on
 from loyalty.programs.schema import Program
 
 SEP = "\x1f"
+MEMBER_COLUMNS = (
+    "number",
+    "status",
+    "tier",
+    "available",
+    "pending",
+    "debt",
+    "reward_balance_minor",
+    "enrolled_at",
+    "clock",
+    "next_due_at",
+    "state",
+)
+LOT_KEY = ("program_id", "member_id", "lot_id")
+LOT_COLUMNS = (
+    *LOT_KEY,
+    "kind",
+    "points",
+    "remaining",
+    "earned_at",
+    "available_at",
+    "expires_at",
+    "expires_month",
+    "matured",
+    "ref",
+)
+ENTRY_COLUMNS = ("program_id", "member_id", "seq", "at", "month", "kind", "points", "ref", "note")
+CERTIFICATE_COLUMNS = (
+    "program_id",
+    "code",
+    "member_id",
+    "kind",
+    "amount_minor",
+    "issued_at",
+    "expires_on",
+    "redeemed_at",
+    "redeemed_order",
+)
+OUTBOX_COLUMNS = ("program_id", "member_id", "seq", "at", "kind", "data")
+ORDER_KEY = ("program_id", "order_id")
+ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 
 def utc(at: datetime) -> str:
@@ -50,9 +92,50 @@ def insert_ignore(conn: Connection, table: Table, rows: list[dict[str, Any]]) ->
     conn.execute(dialect.insert(table).on_conflict_do_nothing(), rows)
 
 
+class MemberDocuments:
+    """The members one writer stored last, by the exact document it stored (batch import).
+
+    Decoding a member's document costs more than the rules applied to it. A batch import keeps
+    the members it wrote, and when the next batch reads a member whose stored document is still,
+    character for character, the one it wrote (nobody else changed the member since), it takes
+    the member it kept instead of decoding the document again. The member's orders are dropped
+    (they are rows of their own that others may have changed; they load again on demand). At
+    most ``limit`` members are kept, the oldest written forgotten first.
+    """
+
+    def __init__(self, limit: int = 50_000) -> None:
+        self.limit = limit
+        self._kept: dict[str, tuple[str, Member]] = {}
+
+    def put(self, member_id: str, document: str, member: Member) -> None:
+        self._kept.pop(member_id, None)
+        self._kept[member_id] = (document, member)
+        if len(self._kept) > self.limit:
+            del self._kept[next(iter(self._kept))]
+
+    def get(self, member_id: str, document: str) -> Member | None:
+        kept = self._kept.get(member_id)
+        if kept is None or kept[0] != document:
+            return None
+        member = kept[1]
+        member.orders.clear()
+        return member
+
+    def __len__(self) -> int:
+        return len(self._kept)
+
+
 class SqlRegistry(Registry):
-    def __init__(self, conn: Connection, program: Program, *, lock: bool = False) -> None:
+    def __init__(
+        self,
+        conn: Connection,
+        program: Program,
+        *,
+        lock: bool = False,
+        documents: MemberDocuments | None = None,
+    ) -> None:
         super().__init__()
+        self.documents = documents
         self.conn = conn
         self.pid = program.id
         self.program = program
@@ -108,7 +191,8 @@ class SqlRegistry(Registry):
         return self._loaded(mid, row[0])
 
     def _loaded(self, member_id: str, state: str) -> Member:
-        loaded = codec.loads(state)
+        known = self.documents.get(member_id, state) if self.documents is not None else None
+        loaded = known if known is not None else codec.loads(state)
         self.members[member_id] = loaded
         self.by_number[loaded.number] = member_id
         self._stored_lots[member_id] = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
@@ -302,39 +386,38 @@ class SqlRegistry(Registry):
 
     # -- writing back ------------------------------------------------------------------------
     def _write_orders(self, orders: list[Order]) -> None:
-        if not orders:
-            return
         rows = [
-            {
-                "program_id": self.pid,
-                "order_id": o.order,
-                "member_id": o.member,
-                "year": o.day.year,
-                "state": json.dumps(codec.order_to_dict(o), separators=(",", ":")),
-            }
+            (
+                self.pid,
+                o.order,
+                o.member,
+                o.day.year,
+                json.dumps(codec.order_to_dict(o), separators=(",", ":")),
+            )
             for o in orders
         ]
-        _upsert(self.conn, t.orders, rows, ["program_id", "order_id"])
+        insert_rows(
+            self.conn, t.orders, ORDER_COLUMNS, rows, conflict=ORDER_KEY, on_conflict="update"
+        )
 
-    def _member_row(self, m: Member) -> dict[str, Any]:
+    def _member_row(self, m: Member) -> tuple[Any, ...]:
+        """The values of ``MEMBER_COLUMNS``."""
         w = m.wallet
         due = next_due(m)
         tiers = self.program.tiers
-        return {
-            "program_id": self.pid,
-            "member_id": m.id,
-            "number": m.number,
-            "status": status(self.program, m),
-            "tier": tiers.levels[tier_on(tiers, m.tiers, local_date(m.clock, self.tz))].id,
-            "available": w.available,
-            "pending": w.pending,
-            "debt": w.debt,
-            "reward_balance_minor": minor(m.reward_balance),
-            "enrolled_at": utc(m.enrolled_at),
-            "clock": utc(m.clock),
-            "next_due_at": utc(due) if due is not None else None,
-            "state": codec.dumps(m),
-        }
+        return (
+            m.number,
+            status(self.program, m),
+            tiers.levels[tier_on(tiers, m.tiers, local_date(m.clock, self.tz))].id,
+            w.available,
+            w.pending,
+            w.debt,
+            minor(m.reward_balance),
+            utc(m.enrolled_at),
+            utc(m.clock),
+            utc(due) if due is not None else None,
+            codec.dumps(m),
+        )
 
     def prefetch_inputs(self, keys: set[tuple[str, ...]]) -> None:
         """Load the idempotency records of many inputs in one query each 500 (batch import)."""
@@ -402,72 +485,69 @@ class SqlRegistry(Registry):
                     t.certificates.c.program_id == pid, t.certificates.c.member_id.in_(part)
                 )
             )
-        lot_rows, entry_rows, cert_rows, outbox_rows = [], [], [], []
+        lot_rows: list[tuple[Any, ...]] = []
+        entry_rows: list[tuple[Any, ...]] = []
+        cert_rows: list[tuple[Any, ...]] = []
+        outbox_rows: list[tuple[Any, ...]] = []
         gone: list[dict[str, Any]] = []
         for m in members:
-            stored = self._stored_lots.get(m.id, {})
+            mid = m.id
+            stored = self._stored_lots.get(mid, {})
             current = {lot.id: lot for lot in m.wallet.lots}
-            gone.extend({"b_mid": m.id, "b_lot": i} for i in stored if i not in current)
+            gone.extend({"b_mid": mid, "b_lot": i} for i in stored if i not in current)
             for lot in m.wallet.lots:
                 if stored.get(lot.id) == _lot_state(lot):
                     continue
                 lot_rows.append(
-                    {
-                        "program_id": pid,
-                        "member_id": m.id,
-                        "lot_id": lot.id,
-                        "kind": lot.kind,
-                        "points": lot.points,
-                        "remaining": lot.remaining,
-                        "earned_at": utc(lot.earned_at),
-                        "available_at": utc(lot.available_at) if lot.available_at else None,
-                        "expires_at": utc(lot.expires_at) if lot.expires_at else None,
-                        "expires_month": month_of(lot.expires_at, tz),
-                        "matured": lot.matured,
-                        "ref": lot.ref,
-                    }
+                    (
+                        pid,
+                        mid,
+                        lot.id,
+                        lot.kind,
+                        lot.points,
+                        lot.remaining,
+                        utc(lot.earned_at),
+                        utc(lot.available_at) if lot.available_at else None,
+                        utc(lot.expires_at) if lot.expires_at else None,
+                        month_of(lot.expires_at, tz),
+                        lot.matured,
+                        lot.ref,
+                    )
                 )
-            self._stored_lots[m.id] = {i: _lot_state(lot) for i, lot in current.items()}
+            self._stored_lots[mid] = {i: _lot_state(lot) for i, lot in current.items()}
             for e in m.wallet.entries:
                 entry_rows.append(
-                    {
-                        "program_id": pid,
-                        "member_id": m.id,
-                        "seq": e.seq,
-                        "at": utc(e.at),
-                        "month": month_of(e.at, tz),
-                        "kind": e.kind,
-                        "points": e.points,
-                        "ref": e.ref,
-                        "note": e.note,
-                    }
+                    (
+                        pid,
+                        mid,
+                        e.seq,
+                        utc(e.at),
+                        month_of(e.at, tz),
+                        e.kind,
+                        e.points,
+                        e.ref,
+                        e.note,
+                    )
                 )
             m.wallet.entry_base += len(m.wallet.entries)
             m.wallet.entries.clear()
             for c in m.certificates:
                 cert_rows.append(
-                    {
-                        "program_id": pid,
-                        "code": c.code,
-                        "member_id": m.id,
-                        "kind": c.kind,
-                        "amount_minor": minor(c.amount),
-                        "issued_at": utc(c.issued_at),
-                        "expires_on": c.expires_on.isoformat(),
-                        "redeemed_at": utc(c.redeemed_at) if c.redeemed_at else None,
-                        "redeemed_order": c.redeemed_order,
-                    }
+                    (
+                        pid,
+                        c.code,
+                        mid,
+                        c.kind,
+                        minor(c.amount),
+                        utc(c.issued_at),
+                        c.expires_on.isoformat(),
+                        utc(c.redeemed_at) if c.redeemed_at else None,
+                        c.redeemed_order,
+                    )
                 )
             for i, n in enumerate(m.notifications):
                 outbox_rows.append(
-                    {
-                        "program_id": pid,
-                        "member_id": m.id,
-                        "seq": m.outbox_base + i + 1,
-                        "at": utc(n.at),
-                        "kind": n.kind,
-                        "data": json.dumps(n.data),
-                    }
+                    (pid, mid, m.outbox_base + i + 1, utc(n.at), n.kind, json.dumps(n.data))
                 )
             m.outbox_base += len(m.notifications)
             m.notifications.clear()
@@ -480,34 +560,21 @@ class SqlRegistry(Registry):
                 ),
                 gone,
             )
-        if lot_rows:
-            _upsert(conn, t.lots, lot_rows, ["program_id", "member_id", "lot_id"])
-        for table, rows in (
-            (t.ledger, entry_rows),
-            (t.certificates, cert_rows),
-            (t.outbox, outbox_rows),
-        ):
-            if rows:
-                conn.execute(insert(table), rows)
+        insert_rows(conn, t.lots, LOT_COLUMNS, lot_rows, conflict=LOT_KEY, on_conflict="update")
+        insert_rows(conn, t.ledger, ENTRY_COLUMNS, entry_rows)
+        insert_rows(conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows)
+        insert_rows(conn, t.outbox, OUTBOX_COLUMNS, outbox_rows)
         new_rows, old_rows = [], []
         for m in members:  # after the counters above moved on
             row = self._member_row(m)
+            if self.documents is not None:
+                self.documents.put(m.id, row[-1], m)
             if m.id in self._new_members:
-                new_rows.append({**row, "seq": sequence_of(m.number)})
+                new_rows.append((pid, m.id, sequence_of(m.number), *row))
             else:
-                old_rows.append({**row, "b_pid": pid, "b_mid": m.id})
-        if new_rows:
-            conn.execute(insert(t.members), new_rows)
-        if old_rows:
-            conn.execute(
-                update(t.members)
-                .where(
-                    t.members.c.program_id == bindparam("b_pid"),
-                    t.members.c.member_id == bindparam("b_mid"),
-                )
-                .values({k: bindparam(k) for k in old_rows[0] if k not in ("b_pid", "b_mid")}),
-                old_rows,
-            )
+                old_rows.append((*row, pid, m.id))
+        insert_rows(conn, t.members, ("program_id", "member_id", "seq", *MEMBER_COLUMNS), new_rows)
+        update_rows(conn, t.members, MEMBER_COLUMNS, ("program_id", "member_id"), old_rows)
         insert_ignore(conn, t.member_keys, [{"program_id": pid, **k} for k in self._new_keys])
         for m in members:
             self._orders_to_write.update(m.orders)
@@ -526,12 +593,13 @@ class SqlRegistry(Registry):
                     for i, c in enumerate(self._new_campaigns)
                 ],
             )
-        if self._new_inputs:
-            at = utc(accepted_at) if accepted_at else ""
-            conn.execute(
-                insert(t.inputs),
-                [{"program_id": pid, "accepted_at": at, **i} for i in self._new_inputs],
-            )
+        at = utc(accepted_at) if accepted_at else ""
+        insert_rows(
+            conn,
+            t.inputs,
+            ("program_id", "accepted_at", "key", "digest", "message"),
+            [(pid, at, i["key"], i["digest"], i["message"]) for i in self._new_inputs],
+        )
         self._dirty.clear()
         self._new_members.clear()
         self._new_keys.clear()
@@ -542,13 +610,6 @@ class SqlRegistry(Registry):
 
 def _lot_state(lot: Any) -> tuple[Any, ...]:
     return (lot.remaining, lot.matured, lot.available_at)
-
-
-def _upsert(conn: Connection, table: Table, rows: list[dict[str, Any]], keys: list[str]) -> None:
-    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
-    statement = dialect.insert(table)
-    changing = {c: getattr(statement.excluded, c) for c in rows[0] if c not in keys}
-    conn.execute(statement.on_conflict_do_update(index_elements=keys, set_=changing), rows)
 
 
 def _chunks(items: list[str], size: int) -> Iterator[list[str]]:
