@@ -1,9 +1,10 @@
-# Two commands: `make run` and `make test`. Needs only python3 and make.
+# Two commands: `make run` and `make test`. Needs only python3 and make (and installs Debian's
+# PostgreSQL, and gcc for the compiled engine, when they are missing).
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit unit-compiled compiled bench clean postgres
+.PHONY: run test lint typecheck unit unit-compiled compiled compiler bench clean postgres
 
 $(STAMP): pyproject.toml requirements.lock
 	python3 -m venv $(VENV)
@@ -39,19 +40,28 @@ COMPILED := build/compiled
 COMPILED_STAMP := $(COMPILED)/.built
 SOURCES := $(shell find src -name '*.py' -o -name '*.toml' -o -name '*.jsonl' -o -name '*.mako')
 
-$(COMPILED_STAMP): $(STAMP) setup.py pyproject.toml $(SOURCES)
-	rm -rf $(COMPILED)
+# mypyc needs a C compiler and Python's headers (on the machines here they are there; install
+# Debian's gcc when missing, as for PostgreSQL).
+compiler:
+	@command -v gcc >/dev/null 2>&1 || (echo "installing gcc (apt-get)"; apt-get update -qq && \
+	   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq gcc >/dev/null)
+	@$(PY) -c "import os, sysconfig; h = sysconfig.get_paths()['include']; \
+	  assert os.path.exists(os.path.join(h, 'Python.h')), 'Python headers missing in ' + h"
+
+$(COMPILED_STAMP): $(STAMP) setup.py pyproject.toml $(SOURCES) | compiler
+	rm -rf $(COMPILED) build/lib.* build/temp.*  # no module of an earlier build may linger
 	LOYALTY_COMPILE=1 $(PY) -m pip install -q --no-deps --no-build-isolation --target $(COMPILED) .
 	touch $(COMPILED_STAMP)
 
 compiled: $(COMPILED_STAMP)
 
-unit-compiled: $(COMPILED_STAMP)
+unit-compiled: $(COMPILED_STAMP) postgres
 	LOYALTY_EXPECT_COMPILED=1 PYTHONPATH=$(COMPILED) $(VENV)/bin/pytest -p no:cacheprovider \
 	  tests/unit/test_compiled_build.py tests/integration/test_golden_replay.py \
 	  tests/property tests/scenarios tests/unit/test_bad_input.py tests/unit/test_idempotency.py \
 	  tests/unit/test_tier_state.py tests/unit/test_money.py tests/integration/test_differential.py \
-	  tests/integration/test_import_member_cache.py -k "memory or sqlite or not scenarios"
+	  tests/integration/test_import_member_cache.py tests/unit/test_codec_documents.py \
+	  -k "memory or sqlite or not scenarios"
 
 test: lint typecheck unit unit-compiled
 

@@ -10,7 +10,7 @@ same after ten years as after one day.
 from __future__ import annotations
 
 import json
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -26,11 +26,13 @@ def _dt(value: datetime | None) -> str | None:
 
 
 def _pdt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
+    return _req(value) if value is not None else None
 
 
 def _req(value: str) -> datetime:
-    return datetime.fromisoformat(value)
+    """An instant, in UTC as the engine holds them (documents written before it did keep the
+    offset the input was written with)."""
+    return datetime.fromisoformat(value).astimezone(UTC)
 
 
 def campaign_to_dict(c: CampaignRule) -> dict[str, Any]:
@@ -181,7 +183,9 @@ def member_from_dict(d: dict[str, Any]) -> Member:
     wallet.earned = wd["earned"]
     td = d["tiers"]
     tiers = TierState(
-        spend_by_day=[(date.fromisoformat(x), o) for x, o in td["spend_by_day"]],
+        # sorted by day, as add_spend keeps it (older documents could hold a retro-credited
+        # purchase out of order)
+        spend_by_day=sorted((date.fromisoformat(x), o) for x, o in td["spend_by_day"]),
         order_spend={o: Decimal(a) for o, a in td["order_spend"].items()},
         status_until={int(i): date.fromisoformat(x) for i, x in td["status_until"].items()},
         year_spend={int(y): Decimal(a) for y, a in td["year_spend"].items()},
