@@ -314,6 +314,17 @@ def test_bad_money_in_a_line_is_rejected(amount: Any) -> None:
     assert_rejected(soko_engine(), event, "invalid_input", "lines.0.amount", MONEY)
 
 
+@pytest.mark.parametrize("amount", ["1000000000000", "1" * 40, "9" * 40 + ".99"])
+def test_money_too_large_is_rejected_not_a_crash(amount: str) -> None:
+    # 40 digits used to escape as decimal.InvalidOperation (Decimal holds 28 digits)
+    event = with_line(purchase(), amount=amount)
+    assert_rejected(soko_engine(), event, "invalid_input", "lines.0.amount", "less than")
+
+
+def test_the_largest_money_is_accepted() -> None:
+    assert soko_engine().apply(with_line(purchase(), amount="999999999999.99")).accepted
+
+
 @pytest.mark.parametrize(
     ("event", "field"),
     [

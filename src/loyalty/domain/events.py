@@ -35,12 +35,21 @@ _MONEY_RE = re.compile(MONEY_PATTERN)
 MONEY_MESSAGE = "money must be a non-negative decimal string with at most 2 decimals"
 
 
+MONEY_LIMIT = Decimal(10) ** 12
+LIMIT_MESSAGE = "money must be less than 1000000000000 (at most 12 digits before the point)"
+
+
 def _money(value: object) -> Decimal:
     if isinstance(value, Decimal):
+        if not value.is_finite() or abs(value) >= MONEY_LIMIT:
+            raise ValueError(LIMIT_MESSAGE)
         return value.quantize(Decimal("0.01"))
     if not isinstance(value, str) or not _MONEY_RE.match(value):
         raise ValueError(MONEY_MESSAGE)
-    return Decimal(value).quantize(Decimal("0.01"))
+    amount = Decimal(value)
+    if amount >= MONEY_LIMIT:  # beyond it, Decimal's 28 digits could not hold the cents
+        raise ValueError(LIMIT_MESSAGE)
+    return amount.quantize(Decimal("0.01"))
 
 
 Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(str, return_type=str)]
