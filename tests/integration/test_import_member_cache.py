@@ -12,20 +12,7 @@ from loyalty import load_program, replay_lines
 from loyalty.adapters.sql.registry import MemberDocuments
 from loyalty.domain.member import Member
 from loyalty.services.durable import DurableEngine
-
-
-def _purchase(n: int, day: int) -> str:
-    return json.dumps(
-        {
-            "type": "purchase",
-            "at": f"2024-03-{day:02d}T12:00:00-05:00",
-            "member": "m1",
-            "order": f"o{n}",
-            "channel": "store",
-            "lines": [{"sku": "A", "amount": "40.00"}],
-        }
-    )
-
+from tests.builders import ENROLL, store_purchase
 
 LIVE = json.dumps(
     {
@@ -39,10 +26,7 @@ LIVE = json.dumps(
 
 
 def test_a_member_changed_between_batches_is_read_again(database_url: str, tmp_path: Path) -> None:
-    enroll = json.dumps(
-        {"type": "enroll", "at": "2024-03-01T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
-    )
-    lines = [enroll, _purchase(1, 2), _purchase(2, 3), _purchase(3, 10), _purchase(4, 11)]
+    lines = [ENROLL, *(store_purchase(n, day) for n, day in ((1, 2), (2, 3), (3, 10), (4, 11)))]
     path = tmp_path / "history.jsonl"
     path.write_text("\n".join(lines) + "\n")
     durable = DurableEngine(load_program("soko"), database_url)

@@ -10,24 +10,14 @@ from datetime import UTC, datetime, timedelta, timezone
 
 from loyalty import Engine, load_program
 from loyalty.adapters import codec
+from tests.builders import ENROLL, store_purchase
 
 
 def test_an_older_document_decodes_to_utc_instants_and_a_sorted_window() -> None:
     engine = Engine(load_program("soko"))
-    engine.apply(
-        {"type": "enroll", "at": "2024-03-01T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
-    )
+    engine.apply(ENROLL)
     for n, day in enumerate((2, 20)):
-        engine.apply(
-            {
-                "type": "purchase",
-                "at": f"2024-03-{day:02d}T12:00:00-05:00",
-                "member": "m1",
-                "order": f"o{n}",
-                "channel": "store",
-                "lines": [{"sku": "A", "amount": "40.00"}],
-            }
-        )
+        engine.apply(store_purchase(n, day))
     member = engine.members["m1"]
     doc = json.loads(codec.dumps(member))
     est = timezone(timedelta(hours=-5))

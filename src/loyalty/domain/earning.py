@@ -82,8 +82,6 @@ def earn(
     channel: str,
 ) -> Earned:
     units = whole_units(qualifying, rules.rounding)
-    if not campaigns:
-        return Earned(rate_points(units, rate, ()), 0, (), ())
     live = [c for c in campaigns if c.applies(at, channel, qualifying)]
     combinable = [c for c in live if c.combinable]
     best = _total(units, rate, combinable)

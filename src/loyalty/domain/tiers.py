@@ -105,10 +105,7 @@ def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Dec
             for _, o in spend[:gone]:
                 state.order_spend.pop(o, None)
             del spend[:gone]
-        if spend[-1][0] <= day:  # the window holds exactly the purchases still remembered
-            total = sum(state.order_spend.values(), start=ZERO)
-        else:
-            total = trailing_spend(rules, state, day)
+        total = trailing_spend(rules, state, day)
         until = add_years(day, rules.status_years)
         for index in range(1, supported(rules, total) + 1):
             if state.status_until.get(index, date.min) < until:

@@ -44,6 +44,8 @@ def insert_rows(
     columns, fail, keep the stored row, or overwrite it with the new values."""
     if not rows:
         return
+    if on_conflict != "error" and not conflict:
+        raise ValueError(f"on_conflict={on_conflict!r} needs the conflict columns")
     _known(table, [*columns, *conflict])
     mark = _mark(conn)
     sql = (

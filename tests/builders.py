@@ -1,0 +1,23 @@
+"""Input lines shared by the storage and codec tests: one Soko member buying in store."""
+
+from __future__ import annotations
+
+import json
+
+ENROLL = json.dumps(
+    {"type": "enroll", "at": "2024-03-01T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
+)
+
+
+def store_purchase(n: int, day: int) -> str:
+    """Member m1's order ``o{n}`` of $40.00 in store, at noon New York time on March ``day``."""
+    return json.dumps(
+        {
+            "type": "purchase",
+            "at": f"2024-03-{day:02d}T12:00:00-05:00",
+            "member": "m1",
+            "order": f"o{n}",
+            "channel": "store",
+            "lines": [{"sku": "A", "amount": "40.00"}],
+        }
+    )
