@@ -18,8 +18,9 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, func, insert, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
@@ -34,6 +35,7 @@ from loyalty.domain.events import Event, parse_event
 from loyalty.domain.jobs import advance
 from loyalty.programs.schema import Program
 
+_T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
 
 
@@ -137,26 +139,21 @@ class DurableEngine:
             event = raw if not isinstance(raw, str | bytes | dict) else parse_event(raw)
         except LoyaltyError as exc:
             return Outcome(False, exc)
-        for attempt in range(attempts):
-            try:
-                with self.db.begin() as conn:
-                    engine, registry = self._engine(conn, lock=True)
-                    engine.member_time_order = True
-                    outcome = engine.apply(event)
-                    if not outcome.accepted:
-                        # The same input may have been committed by another transaction while
-                        # this one waited for the member's lock: answer as a repeat would.
-                        outcome = self._repeat_of(conn, event) or outcome
-                    if outcome.accepted and not outcome.duplicate:
-                        registry.flush(event.at)
-                        if not hasattr(event, "member"):
-                            self._move_clock(conn, event.at)
-                    return outcome
-            except DBAPIError as exc:
-                if not _retryable(exc) or attempt == attempts - 1:
-                    raise
-                time.sleep(min(0.5, 0.005 * 2**attempt))
-        raise AssertionError("unreachable")
+        return self._retrying(lambda conn: self._apply_one(conn, event), attempts)
+
+    def _apply_one(self, conn: Connection, event: Event) -> Outcome:
+        engine, registry = self._engine(conn, lock=True)
+        engine.member_time_order = True
+        outcome = engine.apply(event)
+        if not outcome.accepted:
+            # The same input may have been committed by another transaction while this one
+            # waited for the member's lock: answer as a repeat would.
+            outcome = self._repeat_of(conn, event) or outcome
+        if outcome.accepted and not outcome.duplicate:
+            registry.flush(event.at)
+            if not hasattr(event, "member"):
+                self._move_clock(conn, event.at)
+        return outcome
 
     def _repeat_of(self, conn: Connection, event: Event) -> Outcome | None:
         key = event.key()
@@ -196,42 +193,18 @@ class DurableEngine:
             chunk_lines = [c for c in chunk if c is not None]
             if not chunk_lines:
                 break
-            with self.db.begin() as conn:
-                engine, registry = self._engine(conn, lock=False, documents=documents)
-                engine.now = self.now(conn)
-                parsed = self._prefetch(registry, chunk_lines)
-                rejections = []
-                for number, item in parsed:
-                    outcome = engine.apply(item)
-                    if outcome.accepted:
-                        accepted += 1
-                    else:
-                        rejections.append(
-                            {
-                                "program_id": pid,
-                                "source": source,
-                                "line": number,
-                                "error": str(outcome.error),
-                            }
-                        )
-                registry.flush(engine.now)
-                if engine.now is not None:
-                    self._move_clock(conn, engine.now)
-                if rejections:
-                    insert_ignore(conn, t.import_rejections, rejections)
-                done = chunk_lines[-1][0]
-                values = {"lines_done": done, "accepted": accepted}
-                if not started:
-                    conn.execute(
-                        insert(t.imports), [{"program_id": pid, "source": source, **values}]
-                    )
-                    started = True
-                else:
-                    conn.execute(
-                        update(t.imports)
-                        .where(t.imports.c.program_id == pid, t.imports.c.source == source)
-                        .values(**values)
-                    )
+            accepted = self._retrying(
+                partial(
+                    self._import_batch,
+                    lines=chunk_lines,
+                    source=source,
+                    accepted=accepted,
+                    started=started,
+                    documents=documents,
+                )
+            )
+            started = True
+            done = chunk_lines[-1][0]
             if progress is not None:
                 progress(done, total)
         report.lines, report.accepted = done, accepted
@@ -249,6 +222,61 @@ class DurableEngine:
                 )
             ]
         return report
+
+    def _import_batch(
+        self,
+        conn: Connection,
+        lines: list[tuple[int, bytes]],
+        source: str,
+        accepted: int,
+        started: bool,
+        documents: MemberDocuments,
+    ) -> int:
+        """One batch, one transaction: the inputs, the file's progress and its rejections. The
+        members the batch reads are locked (PostgreSQL) as a live input locks its member, so a
+        live input for one of them waits for the batch instead of being overwritten by it.
+        Returns the count of accepted lines so far."""
+        pid = self.program.id
+        engine, registry = self._engine(conn, lock=True, documents=documents)
+        engine.now = self.now(conn)
+        rejections = []
+        for number, item in self._prefetch(registry, lines):
+            outcome = engine.apply(item)
+            if outcome.accepted:
+                accepted += 1
+            else:
+                error = str(outcome.error)
+                rejections.append(
+                    {"program_id": pid, "source": source, "line": number, "error": error}
+                )
+        registry.flush(engine.now)
+        if engine.now is not None:
+            self._move_clock(conn, engine.now)
+        if rejections:
+            insert_ignore(conn, t.import_rejections, rejections)
+        values = {"lines_done": lines[-1][0], "accepted": accepted}
+        if not started:
+            conn.execute(insert(t.imports), [{"program_id": pid, "source": source, **values}])
+        else:
+            conn.execute(
+                update(t.imports)
+                .where(t.imports.c.program_id == pid, t.imports.c.source == source)
+                .values(**values)
+            )
+        return accepted
+
+    def _retrying(self, work: Callable[[Connection], _T], attempts: int = 20) -> _T:
+        """Run ``work`` in one transaction, again from the start after a serialisation failure,
+        a deadlock or a lock timeout (two transactions locking the same members)."""
+        for attempt in range(attempts):
+            try:
+                with self.db.begin() as conn:
+                    return work(conn)
+            except DBAPIError as exc:
+                if not _retryable(exc) or attempt == attempts - 1:
+                    raise
+                time.sleep(min(0.5, 0.005 * 2**attempt))
+        raise AssertionError("unreachable")
 
     @staticmethod
     def _prefetch(

@@ -437,8 +437,9 @@ class SqlRegistry(Registry):
             self._absent.update(("input", k) for k in part if k not in found)
 
     def prefetch(self, member_ids: set[str], order_ids: set[str]) -> None:
-        """Load many members and orders in one query each (batch import)."""
-        wanted = [m for m in member_ids if m not in self.members and m not in self.aliases]
+        """Load many members and orders in one query each (batch import). With ``lock``, the
+        members' rows are locked, in member order."""
+        wanted = sorted(m for m in member_ids if m not in self.members and m not in self.aliases)
         for part in _chunks(wanted, 500):
             rows = self.conn.execute(
                 select(t.member_keys.c.value, t.member_keys.c.member_id).where(
@@ -451,11 +452,12 @@ class SqlRegistry(Registry):
                 self.aliases[alias] = owner
             ids = [self.aliases.get(m, m) for m in part]
             found = set()
-            for mid, state in self.conn.execute(
-                select(t.members.c.member_id, t.members.c.state).where(
-                    t.members.c.program_id == self.pid, t.members.c.member_id.in_(ids)
-                )
-            ):
+            query = select(t.members.c.member_id, t.members.c.state).where(
+                t.members.c.program_id == self.pid, t.members.c.member_id.in_(ids)
+            )
+            if self.lock:  # in one order, so that two batches cannot deadlock on these rows
+                query = query.order_by(t.members.c.member_id).with_for_update()
+            for mid, state in self.conn.execute(query):
                 self._loaded(mid, state)
                 found.add(mid)
             for m in part:
