@@ -76,3 +76,39 @@ def update_rows(
     sets = ", ".join(f'"{c}" = {mark}' for c in columns)
     where = " AND ".join(f'"{k}" = {mark}' for k in keys)
     conn.exec_driver_sql(f'UPDATE "{table.name}" SET {sets} WHERE {where}', list(rows))
+
+
+def select_in(
+    conn: Connection,
+    table: Table,
+    columns: Sequence[str],
+    equal: dict[str, Any],
+    column: str,
+    values: Sequence[Any],
+    *,
+    lock_in_order: bool = False,
+) -> list[tuple[Any, ...]]:
+    """SELECT ``columns`` of the rows whose ``equal`` columns have those values and whose
+    ``column`` is one of ``values``. ``lock_in_order``: ``ORDER BY column FOR UPDATE`` (rows
+    locked in one order, so that two writers cannot deadlock on them; PostgreSQL only).
+
+    On PostgreSQL the statement is never prepared: psycopg prepares a statement run five times,
+    and PostgreSQL then plans it once for any values. In a table filling faster than its
+    statistics are refreshed (a first import into an empty database), that generic plan reads
+    every row of the program and compares each with each value of the list: ~250 ms a query at
+    20,000 rows, against ~6 ms planned with the values at hand."""
+    if not values:
+        return []
+    _known(table, [*columns, *equal, column])
+    mark = _mark(conn)
+    where = [f'"{k}" = {mark}' for k in equal]
+    where.append(f'"{column}" IN ({", ".join(mark for _ in values)})')
+    sql = f'SELECT {_names(columns)} FROM "{table.name}" WHERE {" AND ".join(where)}'
+    params = [*equal.values(), *values]
+    if conn.dialect.name != "postgresql":
+        return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
+    if lock_in_order:
+        sql += f' ORDER BY "{column}" FOR UPDATE'
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    return [tuple(r) for r in driver.execute(sql, params, prepare=False).fetchall()]

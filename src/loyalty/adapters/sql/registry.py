@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import insert_rows, update_rows
+from loyalty.adapters.sql.bulk import insert_rows, select_in, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
@@ -424,10 +424,13 @@ class SqlRegistry(Registry):
         wanted = [SEP.join(k) for k in keys if k not in self.inputs]
         for part in _chunks(wanted, 500):
             found = set()
-            for key, digest, message in self.conn.execute(
-                select(t.inputs.c.key, t.inputs.c.digest, t.inputs.c.message).where(
-                    t.inputs.c.program_id == self.pid, t.inputs.c.key.in_(part)
-                )
+            for key, digest, message in select_in(
+                self.conn,
+                t.inputs,
+                ("key", "digest", "message"),
+                {"program_id": self.pid},
+                "key",
+                part,
             ):
                 self.inputs[tuple(key.split(SEP))] = (
                     bytes.fromhex(digest),
@@ -441,23 +444,28 @@ class SqlRegistry(Registry):
         members' rows are locked, in member order."""
         wanted = sorted(m for m in member_ids if m not in self.members and m not in self.aliases)
         for part in _chunks(wanted, 500):
-            rows = self.conn.execute(
-                select(t.member_keys.c.value, t.member_keys.c.member_id).where(
-                    t.member_keys.c.program_id == self.pid,
-                    t.member_keys.c.kind == "alias",
-                    t.member_keys.c.value.in_(part),
-                )
+            rows = select_in(
+                self.conn,
+                t.member_keys,
+                ("value", "member_id"),
+                {"program_id": self.pid, "kind": "alias"},
+                "value",
+                part,
             )
             for alias, owner in rows:
                 self.aliases[alias] = owner
             ids = [self.aliases.get(m, m) for m in part]
             found = set()
-            query = select(t.members.c.member_id, t.members.c.state).where(
-                t.members.c.program_id == self.pid, t.members.c.member_id.in_(ids)
-            )
-            if self.lock:  # in one order, so that two batches cannot deadlock on these rows
-                query = query.order_by(t.members.c.member_id).with_for_update()
-            for mid, state in self.conn.execute(query):
+            # with ``lock``: in one order, so that two batches cannot deadlock on these rows
+            for mid, state in select_in(
+                self.conn,
+                t.members,
+                ("member_id", "state"),
+                {"program_id": self.pid},
+                "member_id",
+                ids,
+                lock_in_order=self.lock,
+            ):
                 self._loaded(mid, state)
                 found.add(mid)
             for m in part:
@@ -467,10 +475,13 @@ class SqlRegistry(Registry):
         orders = [o for o in order_ids if o not in self.orders]
         for part in _chunks(orders, 500):
             found = set()
-            for order_id, owner, state in self.conn.execute(
-                select(t.orders.c.order_id, t.orders.c.member_id, t.orders.c.state).where(
-                    t.orders.c.program_id == self.pid, t.orders.c.order_id.in_(part)
-                )
+            for order_id, owner, state in select_in(
+                self.conn,
+                t.orders,
+                ("order_id", "member_id", "state"),
+                {"program_id": self.pid},
+                "order_id",
+                part,
             ):
                 self._remember_order(order_id, owner, state)
                 found.add(order_id)
