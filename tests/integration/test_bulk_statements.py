@@ -7,7 +7,7 @@ import pytest
 from sqlalchemy import text
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import insert_rows, select_in
+from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in
 from loyalty.adapters.sql.database import ensure_schema, make_engine
 
 COLUMNS = ("program_id", "key", "digest", "accepted_at", "message")
@@ -32,6 +32,23 @@ def test_select_in_reads_the_rows_of_the_program_with_those_values(database_url:
     db.dispose()
 
 
+def test_delete_in_deletes_only_the_rows_of_the_program_with_those_values(
+    database_url: str,
+) -> None:
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, _rows(10) + _rows(10, program="other"))
+        delete_in(conn, t.inputs, {"program_id": "p"}, "key", ["k1", "k2", "zz"])
+        delete_in(conn, t.inputs, {"program_id": "p"}, "key", [])
+        left = conn.execute(text("SELECT program_id, key FROM inputs")).all()
+        assert sorted(k for p, k in left if p == "p") == sorted(
+            f"k{i}" for i in range(10) if i not in (1, 2)
+        )
+        assert len([p for p, _ in left if p == "other"]) == 10
+    db.dispose()
+
+
 def test_select_in_is_never_a_prepared_statement_on_postgresql(postgres_url: str) -> None:
     """psycopg prepares a statement run five times and PostgreSQL then plans it once for any
     list of values: in a table filling faster than its statistics (a first import), that plan
@@ -44,6 +61,7 @@ def test_select_in_is_never_a_prepared_statement_on_postgresql(postgres_url: str
         for _ in range(12):
             keys = [f"k{i}" for i in range(20)]
             assert len(select_in(conn, t.inputs, ("key",), {"program_id": "p"}, "key", keys)) == 20
+            delete_in(conn, t.inputs, {"program_id": "p"}, "key", ["none", "of", "these"])
         prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
         assert not [s for s in prepared if "IN (" in s]
         # the yardstick: the same statement through the driver's default path is prepared

@@ -100,15 +100,37 @@ def select_in(
     if not values:
         return []
     _known(table, [*columns, *equal, column])
+    where = _where_in(conn, equal, column, values)
+    sql = f'SELECT {_names(columns)} FROM "{table.name}" WHERE {where}'
+    if lock_in_order and conn.dialect.name == "postgresql":
+        sql += f' ORDER BY "{column}" FOR UPDATE'
+    return _unprepared(conn, sql, [*equal.values(), *values])
+
+
+def delete_in(
+    conn: Connection, table: Table, equal: dict[str, Any], column: str, values: Sequence[Any]
+) -> None:
+    """DELETE the rows whose ``equal`` columns have those values and whose ``column`` is one of
+    ``values`` (never a prepared statement on PostgreSQL: see ``select_in``)."""
+    if not values:
+        return
+    _known(table, [*equal, column])
+    sql = f'DELETE FROM "{table.name}" WHERE {_where_in(conn, equal, column, values)}'
+    _unprepared(conn, sql, [*equal.values(), *values])
+
+
+def _where_in(conn: Connection, equal: dict[str, Any], column: str, values: Sequence[Any]) -> str:
     mark = _mark(conn)
     where = [f'"{k}" = {mark}' for k in equal]
     where.append(f'"{column}" IN ({", ".join(mark for _ in values)})')
-    sql = f'SELECT {_names(columns)} FROM "{table.name}" WHERE {" AND ".join(where)}'
-    params = [*equal.values(), *values]
+    return " AND ".join(where)
+
+
+def _unprepared(conn: Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
     if conn.dialect.name != "postgresql":
-        return [tuple(r) for r in conn.exec_driver_sql(sql, tuple(params))]
-    if lock_in_order:
-        sql += f' ORDER BY "{column}" FOR UPDATE'
+        result = conn.exec_driver_sql(sql, tuple(params))
+        return [tuple(r) for r in result] if result.returns_rows else []
     driver = conn.connection.driver_connection
     assert driver is not None
-    return [tuple(r) for r in driver.execute(sql, params, prepare=False).fetchall()]
+    cursor = driver.execute(sql, params, prepare=False)
+    return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []

@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import insert_rows, select_in, update_rows
+from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
@@ -493,11 +493,7 @@ class SqlRegistry(Registry):
         members = list(self._dirty.values())
         old = [m.id for m in members if m.id not in self._new_members]
         for part in _chunks(old, 500):
-            conn.execute(
-                delete(t.certificates).where(
-                    t.certificates.c.program_id == pid, t.certificates.c.member_id.in_(part)
-                )
-            )
+            delete_in(conn, t.certificates, {"program_id": pid}, "member_id", part)
         lot_rows: list[tuple[Any, ...]] = []
         entry_rows: list[tuple[Any, ...]] = []
         cert_rows: list[tuple[Any, ...]] = []
