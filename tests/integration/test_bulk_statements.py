@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.exc import OperationalError
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in
@@ -70,4 +71,25 @@ def test_select_in_is_never_a_prepared_statement_on_postgresql(postgres_url: str
             conn.exec_driver_sql(sql, ("p", "k1", "k2")).all()
         prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
         assert [s for s in prepared if "IN (" in s]
+    db.dispose()
+
+
+def test_a_lock_timeout_in_select_in_is_raised_as_sqlalchemy_raises_it(postgres_url: str) -> None:
+    """``select_in`` runs on the driver's connection; its errors must still arrive as
+    SQLAlchemy's ``DBAPIError`` with the driver's sqlstate, or a batch import would not retry a
+    deadlock or a lock timeout met while locking its members."""
+    db = make_engine(postgres_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, _rows(3))
+    with db.begin() as holder:
+        holder.execute(text("SELECT 1 FROM inputs WHERE key = 'k1' FOR UPDATE")).all()
+        with db.begin() as conn:
+            conn.execute(text("SET LOCAL lock_timeout = '50ms'"))
+            with pytest.raises(OperationalError) as caught:
+                select_in(
+                    conn, t.inputs, ("key",), {"program_id": "p"}, "key", ["k1"],
+                    lock_in_order=True,
+                )  # fmt: skip
+            assert getattr(caught.value.orig, "sqlstate", None) == "55P03"
     db.dispose()

@@ -22,10 +22,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, insert, select, update
+from sqlalchemy import Connection, Engine, func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
+from loyalty.adapters.sql.bulk import insert_rows
 from loyalty.adapters.sql.database import READ_ONLY, DatabaseError, ensure_schema, make_engine
 from loyalty.adapters.sql.registry import MemberDocuments, SqlRegistry, insert_ignore, utc
 from loyalty.domain.engine import Engine as LoyaltyEngine
@@ -182,7 +183,6 @@ class DurableEngine:
                 )
             ).first()
         report = ImportReport()
-        started = row is not None
         done, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
         report.resumed_from = done
         total = sum(1 for _ in path.open("rb"))
@@ -199,11 +199,11 @@ class DurableEngine:
                     lines=chunk_lines,
                     source=source,
                     accepted=accepted,
-                    started=started,
                     documents=documents,
-                )
+                ),
+                # a failed attempt may have changed members the cache holds: forget them all
+                on_retry=documents.clear,
             )
-            started = True
             done = chunk_lines[-1][0]
             if progress is not None:
                 progress(done, total)
@@ -229,7 +229,6 @@ class DurableEngine:
         lines: list[tuple[int, bytes]],
         source: str,
         accepted: int,
-        started: bool,
         documents: MemberDocuments,
     ) -> int:
         """One batch, one transaction: the inputs, the file's progress and its rejections. The
@@ -254,20 +253,25 @@ class DurableEngine:
             self._move_clock(conn, engine.now)
         if rejections:
             insert_ignore(conn, t.import_rejections, rejections)
-        values = {"lines_done": lines[-1][0], "accepted": accepted}
-        if not started:
-            conn.execute(insert(t.imports), [{"program_id": pid, "source": source, **values}])
-        else:
-            conn.execute(
-                update(t.imports)
-                .where(t.imports.c.program_id == pid, t.imports.c.source == source)
-                .values(**values)
-            )
+        insert_rows(
+            conn,
+            t.imports,
+            ("program_id", "source", "lines_done", "accepted"),
+            [(pid, source, lines[-1][0], accepted)],
+            conflict=("program_id", "source"),
+            on_conflict="update",
+        )
         return accepted
 
-    def _retrying(self, work: Callable[[Connection], _T], attempts: int = 20) -> _T:
+    def _retrying(
+        self,
+        work: Callable[[Connection], _T],
+        attempts: int = 20,
+        on_retry: Callable[[], None] | None = None,
+    ) -> _T:
         """Run ``work`` in one transaction, again from the start after a serialisation failure,
-        a deadlock or a lock timeout (two transactions locking the same members)."""
+        a deadlock or a lock timeout (two transactions locking the same members). ``on_retry``
+        runs after each failed attempt, to drop what the attempt left in memory."""
         for attempt in range(attempts):
             try:
                 with self.db.begin() as conn:
@@ -275,6 +279,8 @@ class DurableEngine:
             except DBAPIError as exc:
                 if not _retryable(exc) or attempt == attempts - 1:
                     raise
+                if on_retry is not None:
+                    on_retry()
                 time.sleep(min(0.5, 0.005 * 2**attempt))
         raise AssertionError("unreachable")
 
@@ -307,9 +313,10 @@ class DurableEngine:
             key = event.key()
             if key is not None:
                 keys.add(key)
-        registry.prefetch(members, orders)
+        # the orders first, then every member they and the inputs name, locked in one order
+        registry.prefetch(set(), orders)
         owners = {registry.orders[o] for o in orders if registry.orders.get(o)}
-        registry.prefetch({o for o in owners if o is not None}, set())
+        registry.prefetch(members | {o for o in owners if o is not None}, set())
         registry.prefetch_inputs(keys)
         return out
 

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table
+from sqlalchemy.exc import DBAPIError
 
 
 def _names(names: Sequence[str]) -> str:
@@ -132,5 +133,10 @@ def _unprepared(conn: Connection, sql: str, params: list[Any]) -> list[tuple[Any
         return [tuple(r) for r in result] if result.returns_rows else []
     driver = conn.connection.driver_connection
     assert driver is not None
-    cursor = driver.execute(sql, params, prepare=False)
-    return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
+    error = conn.dialect.loaded_dbapi.Error
+    try:
+        with driver.cursor() as cursor:  # in the connection's transaction, as SQLAlchemy's own
+            cursor.execute(sql, params, prepare=False)
+            return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
+    except error as exc:  # as SQLAlchemy raises it (callers retry deadlocks by its sqlstate)
+        raise DBAPIError.instance(sql, params, exc, error, dialect=conn.dialect) from exc

@@ -124,6 +124,11 @@ class MemberDocuments:
     def __len__(self) -> int:
         return len(self._kept)
 
+    def clear(self) -> None:
+        """Forget every member (after a failed transaction, whose changes to them were undone
+        in the database but not in the members kept here)."""
+        self._kept.clear()
+
 
 class SqlRegistry(Registry):
     def __init__(
@@ -454,24 +459,25 @@ class SqlRegistry(Registry):
             )
             for alias, owner in rows:
                 self.aliases[alias] = owner
-            ids = [self.aliases.get(m, m) for m in part]
+            self._absent.update(("alias", m) for m in part if m not in self.aliases)
+        # with ``lock``: all of them in one order, so that two batches cannot deadlock on them
+        ids = sorted(
+            {self.aliases.get(m, m) for m in wanted if self.aliases.get(m, m) not in self.members}
+        )
+        for part in _chunks(ids, 500):
             found = set()
-            # with ``lock``: in one order, so that two batches cannot deadlock on these rows
             for mid, state in select_in(
                 self.conn,
                 t.members,
                 ("member_id", "state"),
                 {"program_id": self.pid},
                 "member_id",
-                ids,
+                part,
                 lock_in_order=self.lock,
             ):
                 self._loaded(mid, state)
                 found.add(mid)
-            for m in part:
-                if m not in self.aliases:
-                    self._absent.add(("alias", m))
-            self._absent.update(("member", mid) for mid in ids if mid not in found)
+            self._absent.update(("member", mid) for mid in part if mid not in found)
         orders = [o for o in order_ids if o not in self.orders]
         for part in _chunks(orders, 500):
             found = set()
