@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import pytest
 from sqlalchemy import text
-from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in
+from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in
 from loyalty.adapters.sql.database import ensure_schema, make_engine
 
 COLUMNS = ("program_id", "key", "digest", "accepted_at", "message")
@@ -92,4 +92,39 @@ def test_a_lock_timeout_in_select_in_is_raised_as_sqlalchemy_raises_it(postgres_
                     lock_in_order=True,
                 )  # fmt: skip
             assert getattr(caught.value.orig, "sqlstate", None) == "55P03"
+    db.dispose()
+
+
+@pytest.mark.parametrize("count", [1, PG_COPY_ROWS, 3 * PG_COPY_ROWS])
+def test_insert_rows_writes_awkward_values_as_given(database_url: str, count: int) -> None:
+    """Below ``PG_COPY_ROWS`` an INSERT, from it on a COPY on PostgreSQL: the same rows either way,
+    with NULLs, tabs, newlines, backslashes, quotes, ``\\N`` and non-ASCII text in the values."""
+    awkward = ["a\tb", "line\nbreak", "back\\slash", "\\N", 'it\'s "quoted"', "café ✓", ""]
+    rows = [
+        ("p", f"k{i}", f"{i:032x}", "2024-01-01T00:00:00+00:00", awkward[i % len(awkward)])
+        for i in range(count)
+    ]
+    rows.append(("p", "null-message", "0" * 32, "2024-01-01T00:00:00+00:00", None))
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, rows)
+    with db.connect() as conn:
+        stored = conn.execute(text(f"SELECT {', '.join(COLUMNS)} FROM inputs")).all()
+    assert sorted(tuple(r) for r in stored) == sorted(rows, key=lambda r: tuple(map(str, r)))
+    db.dispose()
+
+
+@pytest.mark.parametrize("count", [1, PG_COPY_ROWS])
+def test_insert_rows_raises_a_clash_as_sqlalchemy_raises_it(database_url: str, count: int) -> None:
+    """A duplicate key is SQLAlchemy's ``IntegrityError`` whichever way the rows went (the
+    service retries it as two first inputs for one new member racing), and nothing is kept."""
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, _rows(1))
+    with pytest.raises(IntegrityError), db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, _rows(count))
+    with db.connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM inputs")).scalar() == 1
     db.dispose()

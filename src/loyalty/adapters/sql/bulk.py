@@ -16,6 +16,11 @@ from typing import Any, Literal
 from sqlalchemy import Connection, Table
 from sqlalchemy.exc import DBAPIError
 
+# From this many rows on, a plain INSERT on PostgreSQL is a COPY: psycopg writes COPY rows in C,
+# where its pipelined ``executemany`` spends ~35 us of Python on each row (an import: -7%). A live
+# input writes a row or two per table and stays an INSERT.
+PG_COPY_ROWS = 20
+
 
 def _names(names: Sequence[str]) -> str:
     return ", ".join(f'"{n}"' for n in names)
@@ -48,6 +53,9 @@ def insert_rows(
     if on_conflict != "error" and not conflict:
         raise ValueError(f"on_conflict={on_conflict!r} needs the conflict columns")
     _known(table, [*columns, *conflict])
+    if on_conflict == "error" and len(rows) >= PG_COPY_ROWS and conn.dialect.name == "postgresql":
+        _copy(conn, table, columns, rows)
+        return
     mark = _mark(conn)
     sql = (
         f'INSERT INTO "{table.name}" ({_names(columns)}) '
@@ -140,3 +148,20 @@ def _unprepared(conn: Connection, sql: str, params: list[Any]) -> list[tuple[Any
             return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
     except error as exc:  # as SQLAlchemy raises it (callers retry deadlocks by its sqlstate)
         raise DBAPIError.instance(sql, params, exc, error, dialect=conn.dialect) from exc
+
+
+def _copy(
+    conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
+) -> None:
+    """The rows as one COPY (text format: None is NULL, and tabs, newlines and backslashes in
+    values are escaped by psycopg); errors arrive as SQLAlchemy raises them."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    error = conn.dialect.loaded_dbapi.Error
+    sql = f'COPY "{table.name}" ({_names(columns)}) FROM STDIN'
+    try:
+        with driver.cursor() as cursor, cursor.copy(sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+    except error as exc:
+        raise DBAPIError.instance(sql, [], exc, error, dialect=conn.dialect) from exc
