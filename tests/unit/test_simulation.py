@@ -34,7 +34,6 @@ from loyalty.domain.figures import (
     month_of,
     outstanding_over_time,
 )
-from loyalty.domain.jobs import advance
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.loader import PRESETS
 from loyalty.services import simulation
@@ -199,7 +198,7 @@ def test_members_per_tier_at_month_end_are_what_the_jobs_would_make_them(
         rules = engine.program_at(moment).tiers
         for member in engine.members.values():
             saved = member.checkpoint()
-            advance(engine.program_at, member, moment, engine.tz, engine.issue_certificate)
+            engine.run_jobs(member, moment)
             if member.enrolled:
                 tier = rules.levels[tier_on(rules, member.tiers, local_date(moment, engine.tz))]
                 expected[(month_of(moment, engine.tz), tier.id)] += 1

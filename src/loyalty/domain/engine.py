@@ -17,12 +17,12 @@ from decimal import Decimal
 from typing import Any, cast
 
 from loyalty.domain import handlers
-from loyalty.domain.calendar import local_date, next_month_start, start_of_day, zone
+from loyalty.domain.calendar import local_date, start_of_day, zone
 from loyalty.domain.certificates import Certificate, certificate_code
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
 from loyalty.domain.events import Event, parse_event
-from loyalty.domain.jobs import advance, convert, has_monthly_work, next_due
+from loyalty.domain.jobs import advance, convert, monthly_work, next_due, next_monthly
 from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.registry import Registry
@@ -61,7 +61,7 @@ class Engine:
         ordered = sorted(program.versions, key=lambda v: v.effective)
         self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
         self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
-        self._monthly = any(has_monthly_work(version) for version in self._versions)
+        self.monthly_work = monthly_work(self._versions)
         self.registry = registry if registry is not None else Registry()
         self.now: datetime | None = None
         # A live service orders inputs per member (members are independent and run in parallel);
@@ -122,7 +122,7 @@ class Engine:
         for member, _ in self._touched:
             if event.at > member.clock:
                 member.clock = event.at
-            convert(self.program_at(event.at), member, event.at)
+            convert(self.program_at(event.at), member, event.at, self.tz)
             self.registry.changed(member)
         self._touched.clear()
         self.now = event.at
@@ -156,13 +156,18 @@ class Engine:
         saved = member.checkpoint() if due is not None and due <= at else None
         self._touched.append((member, saved))
         if saved is not None:
-            advance(self.program_at, member, at, self.tz, self.issue_certificate, due)
+            self.run_jobs(member, at, due)
         return member
+
+    def run_jobs(self, member: Member, until: datetime, due: datetime | None = None) -> None:
+        """Run the member's jobs due at or before ``until`` (see ``jobs.advance``)."""
+        advance(
+            self.program_at, member, until, self.tz, self.issue_certificate, self.monthly_work, due
+        )
 
     def add_member(self, member: Member) -> None:
         self.registry.add_member(member)
-        if self._monthly:
-            member.next_month_at = next_month_start(member.enrolled_at, self.tz)
+        member.next_month_at = next_monthly(self.monthly_work, member, member.enrolled_at, self.tz)
         self._touched.append((member, None))
 
     def issue_certificate(
@@ -198,7 +203,7 @@ class Engine:
     def _current(self, member_id: str) -> Member:
         member = self._member(member_id)
         if self.now is not None:
-            advance(self.program_at, member, self.now, self.tz, self.issue_certificate)
+            self.run_jobs(member, self.now)
         return member
 
     def summary(self, member_id: str) -> dict[str, Any]:

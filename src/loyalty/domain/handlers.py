@@ -33,6 +33,7 @@ from loyalty.domain.events import (
     Shipment,
     Tick,
 )
+from loyalty.domain.jobs import birthday_gift, reschedule
 from loyalty.domain.ledger import Lot
 from loyalty.domain.lifecycle import available_at, expires_at
 from loyalty.domain.member import Member, Notification, Order, OrderLine
@@ -82,6 +83,7 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     if target is not None:  # SM-2: link an online registration to a boutique number
         member = engine.member_at(target, e.at)
         member.profile.update(fields, email_opt_in=e.email_opt_in, delivery=e.delivery)
+        reschedule(engine.monthly_work, member, e.at, engine.tz)  # a birth month learnt
         registry.add_alias(e.member, target)
         registry.register_contacts(target, email, phone)
         return f"linked to member {target} ({member.number})"
@@ -112,8 +114,6 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
             available_at=e.at,
             expires_at=expires_at(program.expiry, e.at, engine.tz),
         )
-    from loyalty.domain.jobs import birthday_gift
-
     birthday_gift(program, member, e.at, engine.tz, engine.issue_certificate)
     return f"member number {member.number}"
 

@@ -1,19 +1,31 @@
 """Time-driven work, run as a member's clock advances past its due moments, in time order:
 expiry (end of the last valid day), maturing of pending points (which pay any debt first),
-conversion into rewards (SM-8, at once), and on the 1st of each month (program time zone):
+conversion into rewards (SM-8, at once), and on the 1st of a month (program time zone):
 January requalification (SG-2, SM-3), monthly certificate issuance (SM-8) and birthday gifts
 (SK-11). Example (SM-8): 150 available points on 2024-04-20 become $5 of rewards and 25 points at
 once; on 2024-05-01 00:00 a $5 certificate is issued, usable through 2024-06-30.
+
+A member is due on the 1st of a month only when that month can do something for it
+(``next_monthly``): the next January for a calendar-year tier window, the next month while it has
+rewards waiting to be issued, the next birth month for a birthday gift. A SOGO member is thus due
+once a year, not every month, unless its pending points mature in between.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from loyalty.domain.calendar import local_date, month_end, next_month_start
+from loyalty.domain.calendar import (
+    first_of_next_month,
+    local_date,
+    month_end,
+    next_month_start,
+    start_of_day,
+)
 from loyalty.domain.certificates import Certificate
 from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Notification
@@ -23,12 +35,51 @@ from loyalty.programs.schema import Program
 Issuer = Callable[[Member, str, Decimal | None, datetime, int], Certificate]
 
 
-def has_monthly_work(program: Program) -> bool:
-    return (
-        program.tiers.window == "calendar_year"
-        or program.conversion is not None
-        or program.birthday is not None
+@dataclass(frozen=True, slots=True)
+class MonthlyWork:
+    """What the 1st of a month can do in a program, over all its versions."""
+
+    requalify: bool  # calendar-year tier window: every January
+    issue: bool  # conversion: a certificate each month while rewards wait
+    birthday: bool  # birthday gifts: each birth month
+
+
+def monthly_work(versions: Iterable[Program]) -> MonthlyWork | None:
+    programs = list(versions)
+    work = MonthlyWork(
+        requalify=any(p.tiers.window == "calendar_year" for p in programs),
+        issue=any(p.conversion is not None for p in programs),
+        birthday=any(p.birthday is not None for p in programs),
     )
+    return work if work.requalify or work.issue or work.birthday else None
+
+
+def next_monthly(
+    work: MonthlyWork | None, member: Member, after: datetime, tz: ZoneInfo
+) -> datetime | None:
+    """The first local midnight of a month strictly after ``after`` on which the monthly jobs may
+    change ``member``; None if none ever can."""
+    if work is None:
+        return None
+    first = first_of_next_month(local_date(after, tz))
+    if work.issue and member.reward_balance > 0:
+        return start_of_day(first, tz)
+    best: date | None = None
+    if work.requalify:
+        best = first if first.month == 1 else date(first.year + 1, 1, 1)
+    month = member.profile.get("birth_month") if work.birthday else None
+    if month is not None:
+        birthday = date(first.year if first.month <= month else first.year + 1, month, 1)
+        best = birthday if best is None else min(best, birthday)
+    return None if best is None else start_of_day(best, tz)
+
+
+def reschedule(work: MonthlyWork | None, member: Member, after: datetime, tz: ZoneInfo) -> None:
+    """After a change that may give the member monthly work sooner (rewards to issue, a birth
+    month learnt): make it due then."""
+    due = next_monthly(work, member, after, tz)
+    if due is not None and (member.next_month_at is None or due < member.next_month_at):
+        member.next_month_at = due
 
 
 def next_due(member: Member) -> datetime | None:
@@ -43,8 +94,9 @@ def next_due(member: Member) -> datetime | None:
     return due
 
 
-def convert(program: Program, member: Member, at: datetime) -> None:
-    """SM-8: every ``step_points`` available points become ``step_value`` of rewards at once."""
+def convert(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> None:
+    """SM-8: every ``step_points`` available points become ``step_value`` of rewards at once,
+    issued as a certificate on the next 1st of a month."""
     rule = program.conversion
     if rule is None or not member.enrolled:
         return
@@ -58,6 +110,9 @@ def convert(program: Program, member: Member, at: datetime) -> None:
             note=f"{steps} x {rule.step_value}",
         )
         member.reward_balance += steps * rule.step_value
+        due = next_month_start(at, tz)
+        if member.next_month_at is None or due < member.next_month_at:
+            member.next_month_at = due
 
 
 def birthday_gift(
@@ -101,10 +156,11 @@ def advance(
     until: datetime,
     tz: ZoneInfo,
     issue: Issuer,
+    work: MonthlyWork | None,
     due: datetime | None = None,
 ) -> None:
-    """Run every job due at or before ``until``, in time order (``due``: the member's
-    ``next_due``, when the caller has it already)."""
+    """Run every job due at or before ``until``, in time order (``work``: the program's monthly
+    work; ``due``: the member's ``next_due``, when the caller has it already)."""
     wallet = member.wallet
     if due is None:
         due = next_due(member)
@@ -124,10 +180,10 @@ def advance(
         for lot in maturing:
             wallet.mature(lot)
         wallet.prune()
-        convert(program, member, due)
+        convert(program, member, due, tz)
         if member.next_month_at is not None and member.next_month_at <= due:
             monthly(program, member, member.next_month_at, tz, issue)
-            member.next_month_at = next_month_start(due + timedelta(seconds=1), tz)
+            member.next_month_at = next_monthly(work, member, due, tz)
         member.clock = due
         due = next_due(member)
     if until > member.clock:

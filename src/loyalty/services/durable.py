@@ -33,7 +33,6 @@ from loyalty.domain.engine import Engine as LoyaltyEngine
 from loyalty.domain.engine import Outcome
 from loyalty.domain.errors import LoyaltyError
 from loyalty.domain.events import Event, parse_event
-from loyalty.domain.jobs import advance
 from loyalty.programs.schema import Program
 
 _T = TypeVar("_T")
@@ -356,7 +355,7 @@ class DurableEngine:
                 for member_id in ids:
                     member = registry.member(member_id)
                     assert member is not None
-                    advance(engine.program_at, member, until, engine.tz, engine.issue_certificate)
+                    engine.run_jobs(member, until)
                     registry.changed(member)
                 registry.flush(None)
                 moved += len(ids)

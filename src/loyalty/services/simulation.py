@@ -73,7 +73,7 @@ from loyalty.domain.figures import (
     tiers_over_time,
 )
 from loyalty.domain.handlers import normal_phone
-from loyalty.domain.jobs import advance, next_due
+from loyalty.domain.jobs import next_due
 from loyalty.domain.summary import status
 from loyalty.domain.tiers import requalify, tier_on
 from loyalty.programs.schema import Program
@@ -503,7 +503,7 @@ def replay_partition(
             for member in engine.members.values():  # as ``loyalty jobs run`` does
                 due = next_due(member)
                 if due is not None and due <= moment:
-                    advance(engine.program_at, member, moment, engine.tz, engine.issue_certificate)
+                    engine.run_jobs(member, moment)
         _final_rows(engine, rows)
         if keep_members:
             rows.members = engine.summaries()
