@@ -642,6 +642,48 @@ def test_SG_7_platinum_falls_to_gold_deducting_platinum_multiplier() -> None:
     assert s["points"]["lifetime_earned"] == 7500
 
 
+def test_SG_7_a_purchase_that_reaches_gold_itself_still_falls_back_to_its_old_rate() -> None:
+    """SG-7 with SG-3: the January purchase earned at gold only through last year's upgrade; when
+    a refund reverses that upgrade it falls back to silver, the tier as it stood before it ("The
+    upgrading purchase itself earns at the old rate"), though its own RM 3,000 reaches gold."""
+    result = replay(
+        [
+            enroll("2024-12-01T10:00"),
+            purchase("2024-12-20T10:00", "o1", "3000.00"),  # silver: 3000 -> gold to 2025-12-31
+            purchase("2025-01-10T10:00", "o2", "3000.00"),  # gold: 4500
+            ret("2025-02-01T10:00", "o1", "r1", ("A", "3000.00")),
+        ]
+    )
+    no_rejections(result)
+    s = member(result, "m1")
+    assert (s["tier"], s["qualifying_spend"]) == ("gold", "3000.00")  # by 2025's own spend
+    # 3000 + 4500 - 3000 (return) - 1500 (o2's multiplier points)
+    assert (s["points"]["available"], s["points"]["lifetime_earned"]) == (3000, 3000)
+
+
+def test_SG_7_the_clawback_counts_the_campaign_that_would_have_won_at_the_lower_tier() -> None:
+    """SG-7 with §2 campaigns: "what they would have earned at the tier the member falls back
+    to": at gold x2 beat a 130-point bonus (300 against 280); at silver the bonus wins (230
+    against 200), so 70 points are deducted, not 100."""
+    result = replay(
+        [
+            enroll("2024-03-01T09:00"),
+            campaign(
+                "2024-03-01T09:00", "x2", "2024-03-09T00:00", "2024-03-10T00:00", multiplier="2"
+            ),
+            campaign(
+                "2024-03-01T09:00", "b130", "2024-03-09T00:00", "2024-03-10T00:00", bonus_points=130
+            ),
+            purchase("2024-03-01T10:00", "o1", "3000.00"),  # silver: 3000 -> gold
+            purchase("2024-03-09T10:00", "o2", "100.00"),  # gold x2: 300
+            tick("2024-03-24T10:00"),
+            ret("2024-04-01T10:00", "o1", "r1", ("A", "3000.00")),
+        ]
+    )
+    no_rejections(result)
+    assert points(result)["available"] == 230
+
+
 # --------------------------------------------------------------------------- SG-8 reinstatement
 
 
@@ -1072,6 +1114,39 @@ def test_SG_12_return_keeps_the_campaign_multiplier() -> None:
     s = member(result, "m1")
     assert (s["points"]["available"], s["points"]["lifetime_earned"]) == (120, 120)
     assert s["qualifying_spend"] == "60.00"
+
+
+def test_SG_12_a_return_below_min_spend_drops_the_bonus_but_keeps_the_multiplier() -> None:
+    """SG-12 with §2: a return recomputes the order with "same rates, same multipliers"; a
+    campaign's bonus needs the "qualifying amount at least its `min_spend`": RM 250 earned
+    250 x 2 + 100 = 600; after RM 100 returned, RM 150 earns 150 x 2 = 300, bonus gone."""
+    result = replay(
+        [
+            enroll("2024-03-01T10:00"),
+            campaign(
+                "2024-03-01T10:00",
+                "md",
+                "2024-03-09T00:00",
+                "2024-03-10T00:00",
+                multiplier="2",
+                bonus_points=100,
+                min_spend="200.00",
+            ),
+            campaign(
+                "2024-03-01T10:00",
+                "b",
+                "2024-03-09T00:00",
+                "2024-03-10T00:00",
+                bonus_points=100,
+                min_spend="200.00",
+            ),
+            purchase("2024-03-09T12:00", "o1", lines=[line("A", "150.00"), line("B", "100.00")]),
+            ret("2024-03-12T12:00", "o1", "r1", ("B", "100.00")),
+            tick("2024-04-01T12:00"),
+        ]
+    )
+    no_rejections(result)
+    assert points(result)["available"] == 300
 
 
 # --------------------------------------------------------------------------- SG-13 benefits

@@ -100,8 +100,14 @@ def reearn(
     at: datetime,
     channel: str,
 ) -> Earned:
-    """Recompute an order (after a return or a tier reversal) with the campaigns it had: same
-    rate, same multipliers; a campaign's bonus stays only while its minimum spend is still met."""
+    """Recompute an order after a return with the campaigns it had: same rate, same multipliers;
+    a campaign's bonus stays only while its minimum spend is still met (and something is left).
+    Example: x2 with a 100-point bonus above $200 on a $250 order: 600; after a $100 return,
+    floor(150 x 2) = 300, without the bonus."""
     units = whole_units(qualifying, rules.rounding)
-    kept = [c for c in campaigns if c.multiplier is not None or c.applies(at, channel, qualifying)]
-    return _total(units, rate, kept)
+    multipliers = tuple(c.multiplier for c in campaigns if c.multiplier is not None)
+    bonus = sum(c.bonus_points for c in campaigns if c.applies(at, channel, qualifying))
+    kept = tuple(
+        c for c in campaigns if c.multiplier is not None or c.applies(at, channel, qualifying)
+    )
+    return Earned(rate_points(units, rate, multipliers), bonus, multipliers, kept)

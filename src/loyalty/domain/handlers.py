@@ -38,7 +38,7 @@ from loyalty.domain.ledger import Lot
 from loyalty.domain.lifecycle import available_at, expires_at
 from loyalty.domain.member import Member, Notification, Order, OrderLine
 from loyalty.domain.money import ZERO, floor_points
-from loyalty.domain.tiers import add_spend, remove_spend, tier_on
+from loyalty.domain.tiers import add_spend, remove_spend, supported, tier_on
 from loyalty.programs.schema import Program
 
 if TYPE_CHECKING:
@@ -404,21 +404,30 @@ def claw_back(
     engine: Engine, program: Program, member: Member, at: datetime, year: int, ref: str
 ) -> None:
     """SG-7: a reversed upgrade deducts the multiplier points of the purchases made at the higher
-    tier: what they earned beyond what the tier the member falls back to would have given."""
+    tier: what they earned beyond what they would have earned at the tier they fall back to, the
+    tier as it now stood before each of them (the year's base, or what the year's remaining spend
+    before it reached), with the campaigns that would have applied at that rate. Example: gold
+    reached by RM 3,000 in December, lost by its refund in February; a January purchase of RM
+    3,000 earned at gold (4,500) and falls back to silver, although it reaches gold itself: 1,500
+    points are deducted."""
     rules = program.tiers
     state = member.tiers
+    campaigns = engine.registry.campaigns()
+    spend: dict[int, Decimal] = {}
     for order in engine.registry.member_orders(member, (year, year + 1)):
-        y = order.day.year
         if not order.earns:
             continue
-        fallback = max(state.year_base.get(y, 0), state.year_peak.get(y, 0))
+        y = order.day.year
+        before = spend.get(y, ZERO)
+        spend[y] = before + order.qualifying
+        fallback = max(state.year_base.get(y, 0), supported(rules, before))
         if order.tier <= fallback:
             continue
         rate = rules.levels[fallback].rate
         earning = engine.program_at(order.at).earning
-        again = reearn(earning, order.qualifying, rate, order.campaigns, order.at, order.channel)
+        again = earn(earning, order.qualifying, rate, campaigns, order.at, order.channel)
         delta = order.earn_points + order.bonus_points - again.earn - again.bonus
-        order.tier, order.rate = fallback, rate
+        order.tier, order.rate, order.campaigns = fallback, rate, again.campaigns
         order.earn_points, order.bonus_points = again.earn, again.bonus
         if delta > 0:
             reverse(engine, program, member, at, delta, f"tier-reversal:{order.order}", order.lots)
