@@ -220,6 +220,24 @@ def test_SG_1_one_ecard_per_person_duplicate_email_or_phone_rejected() -> None:
     assert points(result, "m4")["pending"] == 0
 
 
+def test_SG_1_an_ecard_is_not_transferable_no_registration_links_to_its_number() -> None:
+    """SG-1: "One per person; not transferable." Linking a new registration to an existing
+    number is Soma's SM-2, not SOGO's: rejected, and the second person's purchase earns nothing
+    on the first one's card."""
+    first = enroll("2024-01-02T10:00", "m1")
+    from loyalty import Engine, load_program
+
+    eng = Engine(load_program("sogo"))
+    assert eng.apply(first).accepted
+    number = eng.member_number("m1")
+    link = {**enroll("2024-01-02T10:05", "m2"), "member_number": number}
+    result = replay([first, link, purchase("2024-01-03T10:00", "o1", "100.00", m="m2")])
+    errs = errors(result)
+    assert sorted(errs) == [2, 3]
+    assert "member_number" in errs[2] or "member number" in errs[2]
+    assert points(result, "m1")["pending"] == 0
+
+
 # --------------------------------------------------------------------------- SG-2 tiers
 
 

@@ -210,6 +210,17 @@ def test_SK_1_joining_needs_an_email() -> None:
     assert "m1" not in result["members"]
 
 
+def test_SK_1_an_email_of_only_spaces_is_no_email() -> None:
+    """SK-1: "Free to join with an email": an email of spaces is none; nobody gets 50 points
+    for it (twice)."""
+    result = soko(
+        enroll("2024-01-10 09:00", email="   "), enroll("2024-01-10 09:01", "m2", email=" ")
+    )
+    assert_rejected(result, 1, "email")
+    assert_rejected(result, 2, "email")
+    assert result["members"] == {}
+
+
 # --- SK-2 -------------------------------------------------------------------------------------
 
 

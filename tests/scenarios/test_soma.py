@@ -271,6 +271,26 @@ def test_SM_2_boutique_member_number_is_linked_at_online_registration() -> None:
     assert eng.find_member(email="ann@example.com") == "m1"
 
 
+def test_SM_2_linking_keeps_the_preferences_the_registration_leaves_out() -> None:
+    """SM-2 with SM-11/SM-8: a registration linking the boutique number, giving only an email,
+    keeps the member's email opt-in (the birthday gift still comes) and its delivery by mail
+    ("delivered by email or mail per the member's preference")."""
+    boutique = enroll(WINTER_ENROLL, birth_month=5, email_opt_in=True, delivery="mail")
+    number = engine(boutique).member_number("m1")
+    link = {
+        "type": "enroll",
+        "at": "2024-03-11T09:00:00-04:00",
+        "member": "web1",
+        "email": "web@example.com",
+        "member_number": number,
+    }
+    result = replay(boutique, link, tick("2024-05-01T00:00:00-04:00"))
+    assert result["rejected"] == []
+    gift = {**BIRTHDAY_GIFT, "expires_on": "2024-05-31"}
+    assert strip_codes(member(result, "m1")["certificates"]) == [gift]
+    assert engine(boutique, link).members["m1"].profile["delivery"] == "mail"
+
+
 def test_SM_2_a_birth_month_given_at_linking_brings_the_birthday_gift_of_that_month() -> None:
     """SM-2 with SM-11: the online registration that links a boutique number updates the member's
     details; a birth month (and email opt-in) given there brings the gift at the start of that

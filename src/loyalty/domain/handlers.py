@@ -59,10 +59,16 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     registry = engine.registry
     if registry.is_taken(e.member):
         raise Conflict(f"member {e.member} is already enrolled", "member")
-    email = e.email.strip().lower() if e.email else None
-    phone = normal_phone(e.phone) if e.phone else None
+    email = e.email.strip().lower() if e.email and not _blank(e.email) else None
+    phone = normal_phone(e.phone) if e.phone and not _blank(e.phone) else None
     target: str | None = None
     if e.member_number is not None:
+        if not program.enrollment.link_member_number:
+            raise NotAllowed(
+                "this program does not link a registration to an existing member number "
+                "(one account per person)",
+                "member_number",
+            )
         if not numbers.is_valid(e.member_number):
             raise InvalidInput("not a valid member number (check digit)", "member_number")
         target = registry.number_owner(e.member_number)
@@ -72,17 +78,18 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
         raise Conflict("a member with this email already exists (one per person)", "email")
     if phone and program.enrollment.unique_phone and _other(registry.phone_owner(phone), target):
         raise Conflict("a member with this phone already exists (one per person)", "phone")
-    missing = [f for f in program.enrollment.required_fields if getattr(e, f) in (None, "")]
+    fields = {k: getattr(e, k) for k in PROFILE_FIELDS if not _blank(getattr(e, k))}
+    missing = [f for f in program.enrollment.required_fields if f not in fields]
     if missing and target is None:  # a link (SM-2) joins an account that has them already
         raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])
-    fields = {
-        k: getattr(e, k)
-        for k in ("email", "first_name", "last_name", "phone", "address", "country", "birth_month")
-        if getattr(e, k) is not None
-    }
     if target is not None:  # SM-2: link an online registration to a boutique number
         member = engine.member_at(target, e.at)
-        member.profile.update(fields, email_opt_in=e.email_opt_in, delivery=e.delivery)
+        # what the registration leaves out keeps its value (opt-in and delivery included)
+        given = e.model_fields_set
+        member.profile.update(
+            fields,
+            **{k: getattr(e, k) for k in ("email_opt_in", "delivery") if k in given},
+        )
         reschedule(engine.monthly_work, member, e.at, engine.tz)  # a birth month learnt
         registry.add_alias(e.member, target)
         registry.register_contacts(target, email, phone)
@@ -116,6 +123,14 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
         )
     birthday_gift(program, member, e.at, engine.tz, engine.issue_certificate)
     return f"member number {member.number}"
+
+
+PROFILE_FIELDS = ("email", "first_name", "last_name", "phone", "address", "country", "birth_month")
+
+
+def _blank(value: object) -> bool:
+    """Absent, null or only spaces: not given (SK-1: a whitespace email is no email)."""
+    return value is None or (isinstance(value, str) and not value.strip())
 
 
 def _other(owner: str | None, target: str | None) -> bool:

@@ -115,6 +115,7 @@ class Enrollment(Model):
     member_number_prefix: str = Field(default="1", pattern=r"^[0-9]{1,6}$")
     unique_email: bool = True
     unique_phone: bool = True
+    link_member_number: bool = False
 
 
 class Action(Model):
