@@ -429,6 +429,21 @@ def test_SM_3_welcome_notification_on_every_upgrade() -> None:
     assert "platinum" in str(upgrades[1].data).lower()
 
 
+def test_SM_3_a_december_purchase_retro_credited_in_january_counts_for_the_new_year() -> None:
+    """SM-3: "In January the tier becomes the one that the previous year's net spend supports":
+    $500 bought on 30 December without the member number and retro-credited on 6 January is
+    part of that spend; platinum for the new year, with its welcome notification."""
+    events = [
+        enroll("2024-12-02T10:00:00-05:00"),
+        purchase("2024-12-30T10:00:00-05:00", "o1", "500.00", member_id=None),
+        retro_credit("2025-01-06T10:00:00-05:00", "o1"),
+    ]
+    s = m1(*events)
+    assert (s["tier"], s["tier_valid_until"]) == ("platinum", "2025-12-31")
+    upgrades = [n for n in engine(*events).notifications("m1") if n.kind == "tier_upgrade"]
+    assert [n.data["to"] for n in upgrades] == ["platinum"]
+
+
 # --- SM-4 earning ---------------------------------------------------------------------------------
 
 
@@ -872,6 +887,25 @@ def test_SM_9_unknown_certificate_code_is_rejected() -> None:
     summary = member(result, "m1")
     assert points(summary) == (0, 0)
     assert [c["status"] for c in summary["certificates"]] == ["issued"]
+
+
+def test_SM_9_a_purchase_without_its_member_gets_one_answer_for_a_certificate() -> None:
+    """SM-9: a certificate is the member's; on a purchase that names no member it is refused
+    with the same reason whether or not the member's certificate of the month was issued yet
+    (the issuing job runs when the member is next touched), never "unknown" for a real code."""
+    code = certificate_code()
+    anonymous = purchase(
+        "2024-04-10T12:00:00-04:00",
+        "o2",
+        "80.00",
+        member_id=None,
+        tenders=[certificate(code, "30.00")],
+    )
+    untouched = replay(*CERT_BASE, anonymous)
+    touched = replay(*CERT_BASE, purchase("2024-04-05T12:00:00-04:00", "o9", "10.00"), anonymous)
+    assert list(errors(untouched)) == [4] and list(errors(touched)) == [5]
+    assert errors(untouched)[4] == errors(touched)[5]
+    assert "member" in errors(untouched)[4] and "unknown" not in errors(untouched)[4]
 
 
 def test_SM_9_lost_certificate_is_looked_up_by_member_identity() -> None:

@@ -151,10 +151,12 @@ def _check_certificates(engine: Engine, e: Purchase, member: Member | None) -> l
         if tender.code in seen:
             raise Conflict(f"certificate {tender.code} appears twice in the order", field)
         seen.add(tender.code)
+        if member is None:  # whatever the code (issued yet or not), the answer is the same
+            raise NotAllowed("a certificate is used on a purchase that names its member", field)
         owner = engine.registry.code_owner(tender.code)
         if owner is None:
             raise UnknownReference(f"unknown certificate code {tender.code}", field)
-        if member is None or owner != member.id:
+        if owner != member.id:
             raise NotAllowed(f"certificate {tender.code} belongs to another member", field)
         cert = next(c for c in member.certificates if c.code == tender.code)
         if cert.redeemed_at is not None:

@@ -116,6 +116,10 @@ def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Dec
     reached = supported(rules, state.year_spend[year])
     if reached > state.year_peak.get(year, 0):
         state.year_peak[year] = reached
+    # spend credited to a year already requalified from (a December purchase retro-credited in
+    # January): the following year's base counts it too
+    if year + 1 in state.year_base and reached > state.year_base[year + 1]:
+        state.year_base[year + 1] = reached
 
 
 def remove_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> bool:
