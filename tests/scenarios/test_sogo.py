@@ -1092,6 +1092,25 @@ def test_SG_12_offers_do_not_combine_only_best_single_applies() -> None:
     assert p["lifetime_earned"] == 470
 
 
+def test_SG_12_a_campaign_marked_combinable_is_rejected() -> None:
+    """SG-12: "Bonus-points offers do not combine": SOGO campaigns cannot be marked combinable
+    (§2's combinable campaigns are another program's choice); the offer is refused with the
+    field, and the purchase earns by the one that applies."""
+    window = ("2024-03-09T00:00", "2024-03-10T00:00")
+    result = replay(
+        [
+            enroll("2024-03-01T10:00"),
+            campaign("2024-03-01T10:00", "x2", *window, multiplier="2", combinable=True),
+            campaign("2024-03-01T10:00", "x3", *window, multiplier="3"),
+            purchase("2024-03-09T12:00", "o1", "100.00"),
+            tick("2024-03-24T12:00"),
+        ]
+    )
+    errs = errors(result)
+    assert list(errs) == [2] and "combin" in errs[2]
+    assert points(result)["available"] == 300
+
+
 def test_SG_12_campaign_min_spend() -> None:
     """SG-12 with §2: campaigns apply with "qualifying amount at least its `min_spend`"."""
     result = replay(

@@ -591,6 +591,11 @@ def adjust(engine: Engine, e: Adjust) -> str | None:
 def campaign(engine: Engine, e: Campaign) -> str | None:
     if e.multiplier is None and not e.bonus_points:
         raise InvalidInput("a campaign needs a multiplier or bonus_points", "multiplier")
+    if e.combinable and not engine.program_at(e.at).earning.combinable_campaigns:
+        raise NotAllowed(
+            "campaigns do not combine in this program: only the single best one applies",
+            "combinable",
+        )
     engine.registry.add_campaign(
         CampaignRule(
             id=e.id,

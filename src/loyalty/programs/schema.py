@@ -82,6 +82,7 @@ class Earning(Model):
     channels: list[Channel] = list(ALL_CHANNELS)
     retro_credit: bool = False
     retro_credit_refusal: str = "retro-credit is not allowed by this program"
+    combinable_campaigns: bool = True
 
 
 class Pending(Model):
