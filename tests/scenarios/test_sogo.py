@@ -592,20 +592,26 @@ def test_SG_7_refund_reverses_upgrade_and_deducts_multiplier_points() -> None:
     assert s["points"]["lifetime_earned"] == 1000
 
 
-def test_SG_7_refund_reduces_spend_of_original_purchase_year_whenever_processed() -> None:
-    """SG-7: "Refunds reduce the spend of the calendar year of the original purchase, whenever
-    processed." Gold reached in 2024 (held through 2025) is reversed by a 2025 refund of the
-    2024 purchase; the 2025 purchase's multiplier points are deducted; 2025 spend untouched."""
+def _december_gold_refunded_in_february(january_amount: str) -> dict[str, Any]:
+    """Gold reached by RM 3,000 on 2024-12-20 (held through 2025), a January purchase of
+    ``january_amount`` at gold, then the December purchase refunded on 2025-02-01: the summary."""
     result = replay(
         [
             enroll("2024-12-01T10:00"),
             purchase("2024-12-20T10:00", "o1", "3000.00"),  # silver: 3000 -> gold to 2025-12-31
-            purchase("2025-01-10T10:00", "o2", "1000.00"),  # gold: 1500
+            purchase("2025-01-10T10:00", "o2", january_amount),
             ret("2025-02-01T10:00", "o1", "r1", ("A", "3000.00")),
         ]
     )
     no_rejections(result)
-    s = member(result, "m1")
+    return member(result, "m1")
+
+
+def test_SG_7_refund_reduces_spend_of_original_purchase_year_whenever_processed() -> None:
+    """SG-7: "Refunds reduce the spend of the calendar year of the original purchase, whenever
+    processed." Gold reached in 2024 (held through 2025) is reversed by a 2025 refund of the
+    2024 purchase; the 2025 purchase's multiplier points are deducted; 2025 spend untouched."""
+    s = _december_gold_refunded_in_february("1000.00")  # o2 at gold: 1500
     assert (s["tier"], s["tier_valid_until"], s["qualifying_spend"]) == ("silver", None, "1000.00")
     assert (s["points"]["available"], s["points"]["pending"]) == (1000, 0)
     assert s["points"]["lifetime_earned"] == 1000
@@ -664,16 +670,7 @@ def test_SG_7_a_purchase_that_reaches_gold_itself_still_falls_back_to_its_old_ra
     """SG-7 with SG-3: the January purchase earned at gold only through last year's upgrade; when
     a refund reverses that upgrade it falls back to silver, the tier as it stood before it ("The
     upgrading purchase itself earns at the old rate"), though its own RM 3,000 reaches gold."""
-    result = replay(
-        [
-            enroll("2024-12-01T10:00"),
-            purchase("2024-12-20T10:00", "o1", "3000.00"),  # silver: 3000 -> gold to 2025-12-31
-            purchase("2025-01-10T10:00", "o2", "3000.00"),  # gold: 4500
-            ret("2025-02-01T10:00", "o1", "r1", ("A", "3000.00")),
-        ]
-    )
-    no_rejections(result)
-    s = member(result, "m1")
+    s = _december_gold_refunded_in_february("3000.00")  # o2 at gold: 4500
     assert (s["tier"], s["qualifying_spend"]) == ("gold", "3000.00")  # by 2025's own spend
     # 3000 + 4500 - 3000 (return) - 1500 (o2's multiplier points)
     assert (s["points"]["available"], s["points"]["lifetime_earned"]) == (3000, 3000)

@@ -106,8 +106,7 @@ def reearn(
     floor(150 x 2) = 300, without the bonus."""
     units = whole_units(qualifying, rules.rounding)
     multipliers = tuple(c.multiplier for c in campaigns if c.multiplier is not None)
-    bonus = sum(c.bonus_points for c in campaigns if c.applies(at, channel, qualifying))
-    kept = tuple(
-        c for c in campaigns if c.multiplier is not None or c.applies(at, channel, qualifying)
-    )
+    live = [c for c in campaigns if c.applies(at, channel, qualifying)]
+    bonus = sum(c.bonus_points for c in live)
+    kept = tuple(c for c in campaigns if c.multiplier is not None or c in live)
     return Earned(rate_points(units, rate, multipliers), bonus, multipliers, kept)

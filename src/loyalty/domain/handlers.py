@@ -59,8 +59,9 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     registry = engine.registry
     if registry.is_taken(e.member):
         raise Conflict(f"member {e.member} is already enrolled", "member")
-    email = e.email.strip().lower() if e.email and not _blank(e.email) else None
-    phone = normal_phone(e.phone) if e.phone and not _blank(e.phone) else None
+    fields = {k: getattr(e, k) for k in PROFILE_FIELDS if not _blank(getattr(e, k))}
+    email = fields["email"].strip().lower() if "email" in fields else None
+    phone = normal_phone(fields["phone"]) if "phone" in fields else None
     target: str | None = None
     if e.member_number is not None:
         if not program.enrollment.link_member_number:
@@ -78,7 +79,6 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
         raise Conflict("a member with this email already exists (one per person)", "email")
     if phone and program.enrollment.unique_phone and _other(registry.phone_owner(phone), target):
         raise Conflict("a member with this phone already exists (one per person)", "phone")
-    fields = {k: getattr(e, k) for k in PROFILE_FIELDS if not _blank(getattr(e, k))}
     missing = [f for f in program.enrollment.required_fields if f not in fields]
     if missing and target is None:  # a link (SM-2) joins an account that has them already
         raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])

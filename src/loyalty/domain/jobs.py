@@ -77,7 +77,11 @@ def next_monthly(
 def reschedule(work: MonthlyWork | None, member: Member, after: datetime, tz: ZoneInfo) -> None:
     """After a change that may give the member monthly work sooner (rewards to issue, a birth
     month learnt): make it due then."""
-    due = next_monthly(work, member, after, tz)
+    _due_by(member, next_monthly(work, member, after, tz))
+
+
+def _due_by(member: Member, due: datetime | None) -> None:
+    """Bring the member's monthly due moment forward to ``due`` (never back)."""
     if due is not None and (member.next_month_at is None or due < member.next_month_at):
         member.next_month_at = due
 
@@ -110,9 +114,7 @@ def convert(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> Non
             note=f"{steps} x {rule.step_value}",
         )
         member.reward_balance += steps * rule.step_value
-        due = next_month_start(at, tz)
-        if member.next_month_at is None or due < member.next_month_at:
-            member.next_month_at = due
+        _due_by(member, next_month_start(at, tz))
 
 
 def birthday_gift(

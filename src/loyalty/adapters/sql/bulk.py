@@ -10,7 +10,8 @@ conflict=["program_id", "member_id", "lot_id"], on_conflict="update")``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from sqlalchemy import Connection, Table
@@ -135,33 +136,35 @@ def _where_in(conn: Connection, equal: dict[str, Any], column: str, values: Sequ
     return " AND ".join(where)
 
 
-def _unprepared(conn: Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
-    if conn.dialect.name != "postgresql":
-        result = conn.exec_driver_sql(sql, tuple(params))
-        return [tuple(r) for r in result] if result.returns_rows else []
+@contextmanager
+def _psycopg_cursor(conn: Connection, sql: str, params: list[Any]) -> Iterator[Any]:
+    """A cursor of the connection's psycopg connection, in its transaction (as SQLAlchemy's own);
+    its errors arrive as SQLAlchemy raises them (callers retry deadlocks by their sqlstate)."""
     driver = conn.connection.driver_connection
     assert driver is not None
     error = conn.dialect.loaded_dbapi.Error
     try:
-        with driver.cursor() as cursor:  # in the connection's transaction, as SQLAlchemy's own
-            cursor.execute(sql, params, prepare=False)
-            return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
-    except error as exc:  # as SQLAlchemy raises it (callers retry deadlocks by its sqlstate)
+        with driver.cursor() as cursor:
+            yield cursor
+    except error as exc:
         raise DBAPIError.instance(sql, params, exc, error, dialect=conn.dialect) from exc
+
+
+def _unprepared(conn: Connection, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+    if conn.dialect.name != "postgresql":
+        result = conn.exec_driver_sql(sql, tuple(params))
+        return [tuple(r) for r in result] if result.returns_rows else []
+    with _psycopg_cursor(conn, sql, params) as cursor:
+        cursor.execute(sql, params, prepare=False)
+        return [tuple(r) for r in cursor.fetchall()] if cursor.description is not None else []
 
 
 def _copy(
     conn: Connection, table: Table, columns: Sequence[str], rows: Sequence[tuple[Any, ...]]
 ) -> None:
     """The rows as one COPY (text format: None is NULL, and tabs, newlines and backslashes in
-    values are escaped by psycopg); errors arrive as SQLAlchemy raises them."""
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    error = conn.dialect.loaded_dbapi.Error
+    values are escaped by psycopg)."""
     sql = f'COPY "{table.name}" ({_names(columns)}) FROM STDIN'
-    try:
-        with driver.cursor() as cursor, cursor.copy(sql) as copy:
-            for row in rows:
-                copy.write_row(row)
-    except error as exc:
-        raise DBAPIError.instance(sql, [], exc, error, dialect=conn.dialect) from exc
+    with _psycopg_cursor(conn, sql, []) as cursor, cursor.copy(sql) as copy:
+        for row in rows:
+            copy.write_row(row)
