@@ -68,6 +68,7 @@ CERTIFICATE_COLUMNS = (
     "redeemed_order",
 )
 OUTBOX_COLUMNS = ("program_id", "member_id", "seq", "at", "kind", "data")
+KEY_COLUMNS = ("program_id", "kind", "value", "member_id")
 ORDER_KEY = ("program_id", "order_id")
 ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
@@ -149,7 +150,7 @@ class SqlRegistry(Registry):
         self._absent: set[tuple[str, str]] = set()
         self._dirty: dict[str, Member] = {}
         self._new_members: set[str] = set()
-        self._new_keys: list[dict[str, Any]] = []
+        self._new_keys: list[tuple[str, str, str, str]] = []  # member_keys rows
         self._orders_to_write: dict[str, Order] = {}
         self._order_rows: dict[str, str] = {}  # loaded, not yet attached to their member
         self._stored_lots: dict[str, dict[int, tuple[Any, ...]]] = {}  # as read: to write changes
@@ -215,7 +216,7 @@ class SqlRegistry(Registry):
     def add_alias(self, alias: str, member_id: str) -> None:
         super().add_alias(alias, member_id)
         self._absent.discard(("alias", alias))
-        self._new_keys.append({"kind": "alias", "value": alias, "member_id": member_id})
+        self._new_keys.append((self.pid, "alias", alias, member_id))
 
     def next_member_seq(self) -> int:
         row = self.conn.execute(
@@ -245,17 +246,32 @@ class SqlRegistry(Registry):
         ).first()
         return None if row is None else str(row[0])
 
+    def _contact_owner(self, kind: str, value: str, known: dict[str, str]) -> str | None:
+        owner = known.get(value)
+        if owner is None and (kind, value) not in self._absent:
+            owner = self._key_owner(kind, value)
+            if owner is None:
+                self._absent.add((kind, value))
+            else:
+                known[value] = owner
+        return owner
+
     def email_owner(self, email: str) -> str | None:
-        return self.by_email.get(email) or self._key_owner("email", email)
+        return self._contact_owner("email", email, self.by_email)
 
     def phone_owner(self, phone: str) -> str | None:
-        return self.by_phone.get(phone) or self._key_owner("phone", phone)
+        return self._contact_owner("phone", phone, self.by_phone)
 
     def register_contacts(self, member_id: str, email: str | None, phone: str | None) -> None:
-        super().register_contacts(member_id, email, phone)
-        for kind, value in (("email", email), ("phone", phone)):
-            if value:
-                self._new_keys.append({"kind": kind, "value": value, "member_id": member_id})
+        """A contact nobody holds yet is written with a plain INSERT: if another transaction
+        takes it meanwhile (two enrolments at once), the clash fails this one, which is retried
+        and then finds the contact taken (SG-1: refused; elsewhere the first keeps it)."""
+        contacts = (("email", email, self.by_email), ("phone", phone, self.by_phone))
+        for kind, value, known in contacts:
+            if value and self._contact_owner(kind, value, known) is None:
+                known[value] = member_id
+                self._absent.discard((kind, value))
+                self._new_keys.append((self.pid, kind, value, member_id))
 
     def _remember_order(self, order_id: str, owner: str | None, state: str) -> None:
         self.orders[order_id] = owner
@@ -265,13 +281,16 @@ class SqlRegistry(Registry):
             self._order_rows[order_id] = state
 
     def _load_order(self, order_id: str) -> None:
+        """Read an order's row; with ``lock``, locked until commit. An order made without a member
+        has no member lock to serialise its inputs, and an input reads its order before it locks
+        the order's member: without the row's lock, a return or a retro-credit waiting for that
+        member would go on with the order as it was before the input holding the lock."""
         if order_id in self.orders or ("order", order_id) in self._absent:
             return
-        row = self.conn.execute(
-            select(t.orders.c.member_id, t.orders.c.state).where(
-                t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
-            )
-        ).first()
+        query = select(t.orders.c.member_id, t.orders.c.state).where(
+            t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
+        )
+        row = self.conn.execute(query.with_for_update() if self.lock else query).first()
         if row is None:
             self._absent.add(("order", order_id))
             return
@@ -315,11 +334,10 @@ class SqlRegistry(Registry):
             return None
         state = self._order_rows.pop(order_id, None)
         if state is None:
-            state = self.conn.execute(
-                select(t.orders.c.state).where(
-                    t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
-                )
-            ).scalar_one()
+            query = select(t.orders.c.state).where(
+                t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
+            )
+            state = self.conn.execute(query.with_for_update() if self.lock else query).scalar_one()
         return self._attach(member, state)
 
     def add_member_order(self, member: Member, order: Order) -> None:
@@ -488,6 +506,7 @@ class SqlRegistry(Registry):
                 {"program_id": self.pid},
                 "order_id",
                 part,
+                lock_in_order=self.lock,  # as ``_load_order``; before the members (see import)
             ):
                 self._remember_order(order_id, owner, state)
                 found.add(order_id)
@@ -590,7 +609,7 @@ class SqlRegistry(Registry):
                 old_rows.append((*row, pid, m.id))
         insert_rows(conn, t.members, ("program_id", "member_id", "seq", *MEMBER_COLUMNS), new_rows)
         update_rows(conn, t.members, MEMBER_COLUMNS, ("program_id", "member_id"), old_rows)
-        insert_ignore(conn, t.member_keys, [{"program_id": pid, **k} for k in self._new_keys])
+        insert_rows(conn, t.member_keys, KEY_COLUMNS, self._new_keys)  # a clash: see contacts
         for m in members:
             self._orders_to_write.update(m.orders)
         self._write_orders(list(self._orders_to_write.values()))
