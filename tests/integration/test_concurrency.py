@@ -28,6 +28,7 @@ from sqlalchemy import func, select
 from loyalty.adapters.sql import schema as t
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
+from loyalty.services.replay import replay_file
 from loyalty.services.reports import REPORTS
 from loyalty.services.synthetic import generate_history
 from tests.conftest import fresh_postgres_database
@@ -582,3 +583,42 @@ def test_a_batch_import_beside_live_inputs_loses_no_update(
         assert sum(e["kind"] == "earn" for e in ledger) == earned
         assert [e["seq"] for e in ledger] == list(range(1, len(ledger) + 1))
     check.db.dispose()
+
+
+# -- two imports of one file at once -------------------------------------------------------------
+def _import_same_file(url: str, worker: int, path: str, barrier: Any, results: Any) -> None:
+    try:
+        durable = DurableEngine(load_program("sogo"), url)
+        barrier.wait(timeout=TIMEOUT)
+        report = durable.import_file(path, batch=25)
+        applied = report.lines - report.resumed_from - report.by_others
+        out = (report.lines, report.accepted, applied, report.rejected)
+        durable.db.dispose()
+        results.put((worker, out, None))
+    except BaseException:
+        results.put((worker, None, traceback.format_exc()))
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgres"])
+def test_two_imports_of_one_file_at_once_share_its_batches_and_apply_no_line_twice(
+    kind: str, request: pytest.FixtureRequest, tmp_path: Path
+) -> None:
+    """An operator starts `loyalty import` twice on the same file (a retried cron job): each batch
+    is applied by one of them, the other skips it, and both end with the file's whole report and
+    the state of a single import (the in-memory replay)."""
+    url = request.getfixturevalue(f"{kind}_url")
+    program = load_program("sogo")
+    path = tmp_path / "history.jsonl"
+    path.write_text(
+        "".join(f"{line}\n" for line in generate_history(program, members=80, months=12, seed=3))
+    )
+    total = sum(1 for _ in path.open("rb"))
+    DurableEngine(program, url).db.dispose()  # the schema, before the two race to make it
+    collected = _run_processes(_import_same_file, [(url, w, str(path)) for w in range(2)])
+    (_, first, _), (_, second, _) = collected
+    expected = replay_file(program, path)
+    for lines, accepted, _, rejected in (first, second):
+        assert (lines, accepted) == (total, expected.accepted)
+        assert rejected == expected.rejected
+    assert first[2] + second[2] == total  # every line applied by exactly one of the two
+    assert DurableEngine(program, url).summaries() == expected.engine.summaries()

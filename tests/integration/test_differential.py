@@ -192,3 +192,35 @@ def test_batch_size_does_not_change_the_result(
     for batch in BATCHES[1:]:
         for key, rows in first.items():
             assert results[batch][key] == rows, (batch, key)
+
+
+LIVE_MEMBERS = 25
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+def test_live_inputs_one_by_one_agree_with_the_replay(
+    preset: str, database_url: str, tmp_path: Path
+) -> None:
+    """The service path (`loyalty apply`, one input one transaction, the member locked, inputs
+    ordered per member, orders and members read on demand) gives the replay's summaries, the
+    replay's reasons for the rejected lines and the replay's ledgers."""
+    program = load_program(preset)
+    path = tmp_path / "history.jsonl"
+    lines = list(generate_history(program, members=LIVE_MEMBERS, months=MONTHS, seed=4))
+    path.write_text("".join(line + "\n" for line in lines))
+    replayed = replay_file(program, path)
+    expected = replayed.output()
+
+    durable = DurableEngine(program, database_url)
+    rejected = []
+    for number, line in enumerate(lines, start=1):
+        outcome = durable.apply(line)
+        if not outcome.accepted:
+            rejected.append({"line": number, "error": str(outcome.error)})
+    assert rejected == expected["rejected"]
+    assert durable.summaries() == expected["members"]
+    durable.run_jobs()
+    assert durable.summaries() == expected["members"]
+    for member in expected["members"]:
+        assert stored_ledger(durable, member) == memory_ledger(replayed, member), member
+    durable.db.dispose()

@@ -225,6 +225,7 @@ def import_(
         "lines": report.lines,
         "accepted": report.accepted,
         "resumed_from": report.resumed_from,
+        "by_others": report.by_others,
         "rejected": report.rejected,
     }
     if as_json:
@@ -233,9 +234,14 @@ def import_(
     for rejected in report.rejected:
         console.print(f"[yellow]line {rejected['line']}[/yellow]: {rejected['error']}")
     resumed = f" (resumed after line {report.resumed_from})" if report.resumed_from else ""
+    shared = (
+        f"; {report.by_others} lines applied by another import of this file"
+        if report.by_others
+        else ""
+    )
     console.print(
         f"{report.lines} lines, {report.accepted} inputs accepted, "
-        f"{len(report.rejected)} rejected{resumed}"
+        f"{len(report.rejected)} rejected{resumed}{shared}"
     )
 
 

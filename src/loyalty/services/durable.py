@@ -58,6 +58,7 @@ class ImportReport:
     accepted: int = 0
     resumed_from: int = 0
     rejected: list[dict[str, Any]] = field(default_factory=list)
+    by_others: int = 0  # lines another import of the same file applied while this one ran
 
 
 class DurableEngine:
@@ -181,6 +182,12 @@ class DurableEngine:
                     t.imports.c.program_id == pid, t.imports.c.source == source
                 )
             ).first()
+            if row is None:  # the row every batch locks first (see ``_import_batch``)
+                insert_ignore(
+                    conn,
+                    t.imports,
+                    [{"program_id": pid, "source": source, "lines_done": 0, "accepted": 0}],
+                )
         report = ImportReport()
         done, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
         report.resumed_from = done
@@ -192,17 +199,17 @@ class DurableEngine:
             chunk_lines = [c for c in chunk if c is not None]
             if not chunk_lines:
                 break
-            accepted = self._retrying(
+            accepted, others = self._retrying(
                 partial(
                     self._import_batch,
                     lines=chunk_lines,
                     source=source,
-                    accepted=accepted,
                     documents=documents,
                 ),
                 # a failed attempt may have changed members the cache holds: forget them all
                 on_retry=documents.clear,
             )
+            report.by_others += others
             done = chunk_lines[-1][0]
             if progress is not None:
                 progress(done, total)
@@ -227,14 +234,27 @@ class DurableEngine:
         conn: Connection,
         lines: list[tuple[int, bytes]],
         source: str,
-        accepted: int,
         documents: MemberDocuments,
-    ) -> int:
+    ) -> tuple[int, int]:
         """One batch, one transaction: the inputs, the file's progress and its rejections. The
         members the batch reads are locked (PostgreSQL) as a live input locks its member, so a
         live input for one of them waits for the batch instead of being overwritten by it.
-        Returns the count of accepted lines so far."""
+
+        The file's progress row is locked first: two imports of one file at once take its
+        batches in turn, and each skips the lines the other has committed meanwhile, so no line
+        is applied twice and the work is shared. Returns the count of accepted lines so far and
+        the count of this batch's lines the other import had applied."""
         pid = self.program.id
+        progress = conn.execute(
+            select(t.imports.c.lines_done, t.imports.c.accepted)
+            .where(t.imports.c.program_id == pid, t.imports.c.source == source)
+            .with_for_update()
+        ).one()
+        done, accepted = int(progress[0]), int(progress[1])
+        left = [line for line in lines if line[0] > done]
+        if not left:
+            return accepted, len(lines)
+        others, lines = len(lines) - len(left), left
         engine, registry = self._engine(conn, lock=True, documents=documents)
         engine.now = self.now(conn)
         rejections = []
@@ -260,7 +280,7 @@ class DurableEngine:
             conflict=("program_id", "source"),
             on_conflict="update",
         )
-        return accepted
+        return accepted, others
 
     def _retrying(
         self,

@@ -373,7 +373,7 @@ class SqlRegistry(Registry):
             rows = self.conn.execute(
                 select(t.campaigns.c.definition)
                 .where(t.campaigns.c.program_id == self.pid)
-                .order_by(t.campaigns.c.seq)
+                .order_by(t.campaigns.c.seq, t.campaigns.c.campaign_id)  # two at once: one seq
             )
             stored = [codec.campaign_from_dict(json.loads(r[0])) for r in rows]
             self.campaign_rules[:0] = stored
