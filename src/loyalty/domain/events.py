@@ -142,7 +142,7 @@ class Purchase(_Event):
     lines: list[Line] = Field(min_length=1)
     shipping: Money = Decimal("0.00")
     tax: Money = Decimal("0.00")
-    tenders: list[Tender] = []
+    tenders: list[Tender] = Field(default_factory=list)  # a shared [] is deep-copied each time
 
     def key(self) -> tuple[str, ...]:
         return ("purchase", self.order)
