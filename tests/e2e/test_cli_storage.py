@@ -139,3 +139,20 @@ def test_apply_link_and_errors(tmp_path: Path) -> None:
     assert wrong_url.returncode == 2 and "database" in wrong_url.stderr
     report = cli("report", "nosuch", "--program", "soma", "-d", url, ok=False)
     assert report.returncode == 2 and "unknown report" in report.stderr
+
+
+def test_a_database_url_the_product_cannot_use_is_refused_with_what_it_can(tmp_path: Path) -> None:
+    """SQLite and PostgreSQL (psycopg 3) only; `postgresql://` means psycopg. Refused before any
+    driver is imported: an error naming the field and the URLs accepted, no traceback."""
+    for url, says in (
+        ("mysql://u@localhost/shop", "unsupported database 'mysql'"),
+        ("sqlite+aiosqlite:///x.db", "unsupported database 'sqlite+aiosqlite'"),
+        ("not a url", "not a database URL"),
+    ):
+        done = cli("summary", "--program", "soko", "-d", url, ok=False)
+        assert done.returncode != 0
+        assert f"database: {says}: use sqlite:///FILE or postgresql+psycopg://" in done.stderr
+    # the short spelling reaches the server through psycopg (nobody listens on port 1)
+    done = cli("summary", "--program", "soko", "-d", "postgresql://u@127.0.0.1:1/x", ok=False)
+    assert done.returncode != 0 and "psycopg.OperationalError" in done.stderr
+    assert not list(tmp_path.iterdir())  # nothing was created

@@ -36,6 +36,7 @@ MONEY_MESSAGE = "money must be a non-negative decimal string with at most 2 deci
 
 
 MONEY_LIMIT = Decimal(10) ** 12
+CENT = Decimal("0.01")
 LIMIT_MESSAGE = "money must be less than 1000000000000 (at most 12 digits before the point)"
 
 
@@ -43,13 +44,13 @@ def _money(value: object) -> Decimal:
     if isinstance(value, Decimal):
         if not value.is_finite() or abs(value) >= MONEY_LIMIT:
             raise ValueError(LIMIT_MESSAGE)
-        return value.quantize(Decimal("0.01"))
+        return value.quantize(CENT)
     if not isinstance(value, str) or not _MONEY_RE.match(value):
         raise ValueError(MONEY_MESSAGE)
     amount = Decimal(value)
     if amount >= MONEY_LIMIT:  # beyond it, Decimal's 28 digits could not hold the cents
         raise ValueError(LIMIT_MESSAGE)
-    return amount.quantize(Decimal("0.01"))
+    return amount.quantize(CENT)
 
 
 Money = Annotated[Decimal, BeforeValidator(_money), PlainSerializer(str, return_type=str)]

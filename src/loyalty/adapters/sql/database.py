@@ -14,7 +14,8 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine, event, inspect
+from sqlalchemy import Engine, create_engine, event, inspect, make_url
+from sqlalchemy.exc import ArgumentError
 
 from loyalty.domain.errors import LoyaltyError
 
@@ -31,10 +32,27 @@ def database_url(explicit: str | None = None) -> str:
     return explicit or os.environ.get("LOYALTY_DATABASE_URL") or DEFAULT_URL
 
 
+SUPPORTED = "sqlite:///FILE or postgresql+psycopg://USER:PASSWORD@HOST:PORT/DATABASE"
+
+
+def _checked(text: str) -> str:
+    """The URL SQLAlchemy is given: SQLite (its built-in driver) or PostgreSQL through psycopg 3,
+    the one driver installed (``postgresql://`` and other drivers' spellings are taken to mean
+    it). Anything else is refused here, not by a driver import deep inside SQLAlchemy."""
+    try:
+        url = make_url(text)
+    except ArgumentError:
+        raise DatabaseError(f"not a database URL: use {SUPPORTED}", "database") from None
+    backend = url.get_backend_name()
+    if backend == "postgresql":
+        url = url.set(drivername="postgresql+psycopg")
+    elif backend != "sqlite" or url.get_driver_name() != "pysqlite":
+        raise DatabaseError(f"unsupported database {url.drivername!r}: use {SUPPORTED}", "database")
+    return url.render_as_string(hide_password=False)
+
+
 def make_engine(url: str | None = None) -> Engine:
-    url = database_url(url)
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    url = _checked(database_url(url))
     if url.startswith("sqlite"):
         engine = create_engine(url, connect_args={"timeout": 60})
 
