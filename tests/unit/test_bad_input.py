@@ -825,3 +825,88 @@ def test_times_out_of_range_or_not_iso_are_rejected_and_change_nothing(
         {"type": "enroll", "at": "2024-01-01T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
     )
     assert ok.accepted
+
+
+# --- limits and characters (stop 9 audit) -------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("event", "field", "reason"),
+    [
+        (adjust(points=2**63), "points", "less than or equal to 1000000000000"),
+        (adjust(points=-(2**63)), "points", "greater than or equal to -1000000000000"),
+        (
+            campaign(LATER, "2024-04-01T00:00:00-04:00", multiplier=None, bonus_points=2**63),
+            "bonus_points",
+            "less than or equal to 1000000000000",
+        ),
+        (redeem(reward=None, blocks=2**63), "blocks", "less than or equal to 1000000000000"),
+    ],
+    ids=["adjust-up", "adjust-down", "bonus", "blocks"],
+)
+def test_points_beyond_any_program_are_rejected_not_stored(
+    event: Event, field: str, reason: str
+) -> None:
+    """A campaign of 2**63 bonus points used to be accepted, stored, and then crashed every later
+    purchase on SQLite (a 64-bit integer column)."""
+    assert_rejected(soko_engine(), event, "invalid_input", field, reason)
+
+
+@pytest.mark.parametrize("multiplier", ["0", "0.0", "12345", "1.23456", "1e3", " 2", "2\n", 2])
+def test_a_campaign_multiplier_must_be_a_sensible_decimal_string(multiplier: Any) -> None:
+    event = campaign(LATER, "2024-04-01T00:00:00-04:00", multiplier=multiplier)
+    assert_rejected(soko_engine(), event, "invalid_input", "multiplier", "above 0")
+
+
+def test_a_campaign_with_an_empty_channel_list_is_rejected() -> None:
+    event = campaign(LATER, "2024-04-01T00:00:00-04:00", channels=[])
+    assert_rejected(soko_engine(), event, "invalid_input", "channels", "at least 1 item")
+
+
+def test_money_followed_by_a_newline_is_rejected() -> None:
+    assert_rejected(
+        soko_engine(), with_line(purchase(), amount="5.00\n"), "invalid_input", "lines.0.amount"
+    )
+
+
+@pytest.mark.parametrize("reason", ["", "   ", "\t"])
+def test_an_adjustment_needs_a_reason(reason: str) -> None:
+    event = {**adjust(), "reason": reason}
+    assert_rejected(soko_engine(), event, "invalid_input", "reason")
+
+
+@pytest.mark.parametrize(
+    ("event", "field"),
+    [
+        (changed(purchase(), order="o\x009"), "order"),
+        (changed(purchase(), member="m1\n"), "member"),
+        (with_line(purchase(), sku="A\tB"), "lines.0.sku"),
+        (enroll(first_name="Ann\r\nBcc: x"), "first_name"),
+    ],
+    ids=["nul", "newline", "tab", "header-injection"],
+)
+def test_control_characters_in_ids_and_names_are_rejected(event: Event, field: str) -> None:
+    assert_rejected(soko_engine(), event, "invalid_input", field, "control characters")
+
+
+def test_a_profile_field_has_a_length_limit() -> None:
+    event = enroll(address="x" * 501)
+    assert_rejected(soko_engine(), event, "invalid_input", "address", "at most 500")
+
+
+@pytest.mark.parametrize("number", ["²1", "١٢", "5" * 40])
+def test_a_member_number_of_other_digits_is_not_valid(number: str) -> None:
+    """SM-2: "²" passes str.isdigit but not int(); it used to crash the link."""
+    engine = Engine(load_program("soma"))
+    event = {"type": "enroll", "at": LATER, "member": "w1", "member_number": number}
+    outcome = engine.apply(event)
+    assert not outcome.accepted
+    assert outcome.error is not None and outcome.error.field == "member_number"
+
+
+def test_a_byte_order_mark_at_the_start_of_a_file_is_skipped() -> None:
+    text = "\ufeff" + json.dumps(enroll("m1", at=ENROLL_AT))
+    result = replay_text("soko", text)
+    assert result["rejected"] == []
+    assert list(result["members"]) == ["m1"]
+    assert parse_event(b"\xef\xbb\xbf" + json.dumps(tick()).encode()).type == "tick"

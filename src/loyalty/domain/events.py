@@ -45,7 +45,7 @@ def _money(value: object) -> Decimal:
         if not value.is_finite() or abs(value) >= MONEY_LIMIT:
             raise ValueError(LIMIT_MESSAGE)
         return value.quantize(CENT)
-    if not isinstance(value, str) or not _MONEY_RE.match(value):
+    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):  # "5.00\n" too
         raise ValueError(MONEY_MESSAGE)
     amount = Decimal(value)
     if amount >= MONEY_LIMIT:  # beyond it, Decimal's 28 digits could not hold the cents
@@ -89,7 +89,31 @@ LineKind = Literal[
     "delivery",
     "dining",
 ]
-Id = Annotated[str, Field(min_length=1, max_length=200)]
+# Ids and profile text end up in receipts, CSV exports and terminals: no control characters
+# (tabs and newlines included). A pattern, so that pydantic checks it in its Rust core.
+PRINTABLE = r"^[^\x00-\x1f\x7f]*$"
+PRINTABLE_MESSAGE = "must not contain control characters (tabs, newlines, NUL)"
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Id = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
+Text = Annotated[str, Field(max_length=500, pattern=PRINTABLE)]
+POINTS_LIMIT = 10**12  # as money: beyond any real program, within the database's 64-bit integers
+Points = Annotated[int, Field(ge=-POINTS_LIMIT, le=POINTS_LIMIT)]
+Count = Annotated[int, Field(gt=0, le=POINTS_LIMIT)]
+_MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
+MULTIPLIER_MESSAGE = 'a multiplier is a decimal string above 0, at most 9999.9999 (e.g. "2", "1.5")'
+
+
+def _multiplier(value: object) -> object:
+    if not isinstance(value, str) or not _MULTIPLIER_RE.fullmatch(value) or not Decimal(value):
+        raise ValueError(MULTIPLIER_MESSAGE)
+    return value
 
 
 class _Strict(BaseModel):
@@ -107,29 +131,29 @@ class Line(_Strict):
     sku: Id
     amount: Money
     kind: LineKind = "merchandise"
-    department: str | None = None
-    brand: str | None = None
+    department: Text | None = None
+    brand: Text | None = None
 
 
 class Tender(_Strict):
     type: Literal["card", "cash", "gift_card", "points", "certificate"]
     amount: Money
-    code: str | None = None
+    code: Text | None = None
 
 
 class Enroll(_Event):
     type: Literal["enroll"]
     member: Id
-    email: str | None = None
-    first_name: str | None = None
-    last_name: str | None = None
-    phone: str | None = None
-    address: str | None = None
+    email: Text | None = None
+    first_name: Text | None = None
+    last_name: Text | None = None
+    phone: Text | None = None
+    address: Text | None = None
     country: Annotated[str, Field(pattern=r"^[A-Z]{2}$")] | None = None
     birth_month: Annotated[int, Field(ge=1, le=12)] | None = None
     email_opt_in: bool = False
     delivery: Literal["email", "mail"] = "email"
-    member_number: str | None = None
+    member_number: Annotated[str, Field(max_length=32)] | None = None
 
     def key(self) -> tuple[str, ...]:
         return ("enroll", self.member)
@@ -187,7 +211,7 @@ class Redeem(_Event):
     type: Literal["redeem"]
     member: Id
     reward: Id | None = None
-    blocks: Annotated[int, Field(gt=0)] | None = None
+    blocks: Count | None = None
     order: Id
     subtotal: Money
 
@@ -216,8 +240,8 @@ class RetroCredit(_Event):
 class Adjust(_Event):
     type: Literal["adjust"]
     member: Id
-    points: int
-    reason: Annotated[str, Field(min_length=1)]
+    points: Points
+    reason: Annotated[Text, Field(min_length=1), AfterValidator(_not_blank)]
 
     def key(self) -> tuple[str, ...]:
         """No natural key: the whole input, time included, so that only an exact repeat is a
@@ -230,10 +254,10 @@ class Campaign(_Event):
     id: Id
     starts: Time
     ends: Time
-    multiplier: Annotated[str, Field(pattern=r"^[0-9]+(\.[0-9]+)?$")] | None = None
-    bonus_points: Annotated[int, Field(ge=0)] | None = None
+    multiplier: Annotated[str, BeforeValidator(_multiplier)] | None = None
+    bonus_points: Annotated[int, Field(ge=0, le=POINTS_LIMIT)] | None = None
     min_spend: Money | None = None
-    channels: list[Channel] | None = None
+    channels: Annotated[list[Channel], Field(min_length=1)] | None = None
     combinable: bool = False
 
     def key(self) -> tuple[str, ...]:
@@ -291,6 +315,8 @@ def _explain(exc: ValidationError) -> InvalidInput:
         return InvalidInput("required field is missing", where)
     if kind == "value_error":
         return InvalidInput(str(err["msg"]).removeprefix("Value error, "), where)
+    if kind == "string_pattern_mismatch" and err.get("ctx", {}).get("pattern") == PRINTABLE:
+        return InvalidInput(PRINTABLE_MESSAGE, where)
     if kind == "timezone_aware":
         return InvalidInput("time must be ISO-8601 with a UTC offset", where)
     if kind.startswith("datetime"):
@@ -300,6 +326,10 @@ def _explain(exc: ValidationError) -> InvalidInput:
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
     """Parse one event from a JSON line or a dict; raise ``InvalidInput`` with field and reason."""
+    if isinstance(data, bytes) and data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]  # a byte-order mark some editors put at the start of a file
+    elif isinstance(data, str) and data.startswith("\ufeff"):
+        data = data[1:]
     try:
         if isinstance(data, dict):  # the same strict JSON rules as a line of a file
             try:

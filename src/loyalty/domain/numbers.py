@@ -29,4 +29,9 @@ def sequence_of(number: str) -> int:
 
 
 def is_valid(number: str) -> bool:
-    return number.isdigit() and len(number) >= 2 and luhn_digit(number[:-1]) == number[-1]
+    return (
+        number.isascii()  # "²" is a digit to str.isdigit, not to int()
+        and number.isdigit()
+        and 2 <= len(number) <= 32
+        and luhn_digit(number[:-1]) == number[-1]
+    )
