@@ -451,3 +451,269 @@ def test_an_invalid_version_is_reported_at_the_version(tmp_path: Path) -> None:
     with pytest.raises(InvalidProgram) as info:
         load_program(path)
     assert info.value.field == "versions.0.changes.blocks.block_points"
+
+
+# --- limits the engine relies on (audit 9) ------------------------------------------------------
+
+
+def minimal_data() -> dict[str, Any]:
+    return tomllib.loads(MINIMAL)
+
+
+def refused_dict(data: dict[str, Any]) -> InvalidProgram:
+    with pytest.raises(InvalidProgram) as info:
+        program_from_dict(data, source="p.toml")
+    assert "Traceback" not in str(info.value)
+    return info.value
+
+
+@pytest.mark.parametrize(
+    ("section", "values", "field"),
+    [
+        ("blocks", {"block_points": 1000, "block_value": "0"}, "blocks.block_value"),
+        ("blocks", {"block_points": 1000, "block_value": "0.00"}, "blocks.block_value"),
+        (
+            "conversion",
+            {"step_points": 125, "step_value": "0", "cap": "30.00", "validity_days": 60},
+            "conversion.step_value",
+        ),
+        (
+            "conversion",
+            {"step_points": 125, "step_value": "5.00", "cap": "0", "validity_days": 60},
+            "conversion.cap",
+        ),
+    ],
+)
+def test_money_the_engine_divides_by_must_be_above_zero(
+    section: str, values: dict[str, Any], field: str
+) -> None:
+    data = minimal_data()
+    data[section] = values
+    error = refused_dict(data)
+    assert error.field == field
+    assert_mentions(error, f"{field}: Input should be greater than 0")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "kind", "ok", "too_many", "limit"),
+    [
+        ("expiry", "years", {"kind": "years_after_earn"}, 100, 101, "100"),
+        ("expiry", "months", {"kind": "month_end_after"}, 1200, 1201, "1200"),
+        ("tiers", "status_years", {}, 100, 101, "100"),
+        ("tiers", "trailing_days", {"window": "trailing_days"}, 36500, 36501, "36500"),
+        ("pending", "amount", {"kind": "hours"}, 876000, 876001, "876000 hours"),
+        ("pending", "amount", {"kind": "days"}, 36500, 36501, "36500 days"),
+        ("pending", "amount", {"kind": "none"}, 876000, 876001, "876000 hours"),
+        (
+            "pending",
+            "amount",
+            {"kind": "business_days", "country": "US"},
+            2610,
+            2611,
+            "2610 business days",
+        ),
+        (
+            "conversion",
+            "validity_days",
+            {"step_points": 125, "step_value": "5.00", "cap": "30.00"},
+            36500,
+            36501,
+            "36500",
+        ),
+    ],
+)
+def test_counts_that_become_dates_have_an_upper_limit(
+    section: str, key: str, kind: dict[str, Any], ok: int, too_many: int, limit: str
+) -> None:
+    data = minimal_data()
+    data[section] = {**data.get(section, {}), **kind, key: ok}
+    program_from_dict(data)  # the limit itself is allowed
+    data[section][key] = too_many
+    error = refused_dict(data)
+    assert error.field == f"{section}.{key}"
+    assert_mentions(error, f"{section}.{key}:", limit)
+
+
+def test_a_huge_expiry_is_refused_before_it_crashes_a_replay(tmp_path: Path) -> None:
+    text = MINIMAL + '\n[expiry]\nkind = "years_after_earn"\nyears = 100000\n'
+    assert_mentions(refused(write(tmp_path, text)), "expiry.years", "100")
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "ok", "too_many"),
+    [
+        ("enrollment", "signup_points", 10**12, 10**12 + 1),
+        ("rewards", "cost", 10**12, 10**20),
+        ("actions", "points", 10**12, 10**20),
+    ],
+)
+def test_point_amounts_stay_within_the_events_limit(
+    section: str, key: str, ok: int, too_many: int
+) -> None:
+    data = minimal_data()
+    if section == "enrollment":
+        data[section] = {key: ok}
+    else:
+        data[section] = [{"id": "x", key: ok}]
+    program_from_dict(data)
+    where = f"{section}.{key}" if section == "enrollment" else f"{section}.0.{key}"
+    if section == "enrollment":
+        data[section][key] = too_many
+    else:
+        data[section][0][key] = too_many
+    error = refused_dict(data)
+    assert error.field == where
+    assert_mentions(error, "1000000000000")
+
+
+@pytest.mark.parametrize(
+    ("effective", "ok"),
+    [
+        ("0001-01-01", False),
+        ("1899-12-31", False),
+        ("1900-01-01", True),
+        ("9000-12-31", True),
+        ("9001-01-01", False),
+        ("9999-12-31", False),
+    ],
+)
+def test_version_dates_are_within_the_supported_years(effective: str, ok: bool) -> None:
+    data = minimal_data()
+    data["versions"] = [{"effective": effective, "changes": {"name": "Later"}}]
+    if ok:
+        assert str(program_from_dict(data).versions[0].effective) == effective
+        return
+    error = refused_dict(data)
+    assert error.field == "versions.0.effective"
+    assert_mentions(error, "supported range", "1900-9000")
+
+
+def test_two_versions_on_the_same_date_are_refused(tmp_path: Path) -> None:
+    text = MINIMAL + (
+        '\n[[versions]]\neffective = 2025-01-01\nchanges = { name = "a" }\n'
+        '\n[[versions]]\neffective = 2025-01-01\nchanges = { name = "b" }\n'
+    )
+    error = refused(write(tmp_path, text))
+    assert error.field == "versions.1.effective"
+    assert_mentions(error, "2025-01-01")
+
+
+@pytest.mark.parametrize("section", ["actions", "rewards", "benefits"])
+def test_duplicate_ids_are_refused(section: str) -> None:
+    data = minimal_data()
+    item: dict[str, Any] = {"actions": {"points": 5}, "rewards": {"cost": 100}}.get(section, {})
+    data[section] = [{"id": "a", **item}, {"id": "dup", **item}, {"id": "dup", **item}]
+    error = refused_dict(data)
+    assert error.field == section
+    assert_mentions(error, "ids must be unique", "'dup'")
+
+
+@pytest.mark.parametrize(
+    ("changes", "field", "fragment"),
+    [
+        ({"id": "other"}, "versions.0.changes.id", "cannot change the program's id"),
+        ({"timezone": "Asia/Tokyo"}, "versions.0.changes.timezone", "cannot change"),
+        (
+            {"tiers": {"window": "trailing_days"}},
+            "versions.0.changes.tiers.window",
+            "cannot change the tier window",
+        ),
+        (
+            {
+                "conversion": {
+                    "step_points": 125,
+                    "step_value": "5.00",
+                    "cap": "30.00",
+                    "validity_days": 60,
+                }
+            },
+            "versions.0.changes.conversion",
+            "cannot turn on [conversion]",
+        ),
+        ({"birthday": {}}, "versions.0.changes.birthday", "cannot turn on [birthday]"),
+        (
+            {"versions": [{"effective": "2026-01-01", "changes": {"name": 5}}]},
+            "versions.0.changes.versions",
+            "cannot contain versions",
+        ),
+    ],
+)
+def test_a_version_cannot_change_what_the_engine_keeps(
+    changes: dict[str, Any], field: str, fragment: str
+) -> None:
+    data = minimal_data()
+    data["versions"] = [{"effective": "2025-01-01", "changes": changes}]
+    error = refused_dict(data)
+    assert error.field == field
+    assert_mentions(error, fragment)
+
+
+def test_a_version_may_restate_the_base_values_and_change_existing_sections() -> None:
+    data = preset_data("soma")
+    data["versions"] = [
+        {
+            "effective": "2025-01-01",
+            "changes": {
+                "id": "soma",
+                "timezone": "America/New_York",
+                "tiers": {"window": "calendar_year"},
+                "conversion": {"cap": "50.00"},
+                "birthday": {"requires_email_opt_in": False},
+            },
+        }
+    ]
+    assert len(program_from_dict(data).versions) == 1
+
+
+@pytest.mark.parametrize("code", ["ca", "Ca", "CAN", "C", ""])
+def test_excluded_countries_are_two_capital_letters(code: str) -> None:
+    data = minimal_data()
+    data["enrollment"] = {"excluded_countries": ["US", code]}
+    error = refused_dict(data)
+    assert error.field == "enrollment.excluded_countries.1"
+    assert_mentions(error, "[A-Z]{2}")
+
+
+@pytest.mark.parametrize(
+    ("threshold", "fragment"),
+    [
+        ('"1e2"', "no exponent"),
+        ('"1E+2"', "no exponent"),
+        ('"1e30"', "no exponent"),
+        ('"1000000000000"', "less than 1000000000000"),
+        ("1000000000000", "less than 1000000000000"),
+    ],
+)
+def test_thresholds_are_plain_decimals_within_the_money_limit(
+    tmp_path: Path, threshold: str, fragment: str
+) -> None:
+    text = MINIMAL.replace('threshold = "100.00"', f"threshold = {threshold}")
+    error = refused(write(tmp_path, text))
+    assert error.field == "tiers.levels.1.threshold"
+    assert_mentions(error, fragment)
+
+
+def test_the_largest_money_value_is_accepted(tmp_path: Path) -> None:
+    text = MINIMAL.replace('threshold = "100.00"', 'threshold = "999999999999.99"')
+    assert str(load_program(write(tmp_path, text)).tiers.levels[1].threshold) == "999999999999.99"
+
+
+@pytest.mark.parametrize(
+    ("rate", "fragment"),
+    [
+        ("1.4", 'decimal string such as "1.5" (not a float)'),
+        ('"1e400"', "no exponent"),
+        ('"101"', "less than or equal to 100"),
+    ],
+)
+def test_rates_are_decimal_strings(tmp_path: Path, rate: str, fragment: str) -> None:
+    text = MINIMAL.replace('rate = "2"', f"rate = {rate}")
+    error = refused(write(tmp_path, text))
+    assert error.field == "tiers.levels.1.rate"
+    assert_mentions(error, fragment)
+
+
+def test_a_program_file_starting_with_a_byte_order_mark_loads(tmp_path: Path) -> None:
+    path = tmp_path / "bom.toml"
+    path.write_bytes(b"\xef\xbb\xbf" + MINIMAL.encode())
+    assert load_program(path).id == "corner-shop"

@@ -81,6 +81,7 @@ def load_program(spec: str | Path) -> Program:
             text = path.read_text(encoding="utf-8")
         except UnicodeDecodeError as exc:
             raise InvalidProgram(f"{name}: not valid UTF-8 ({exc.reason})") from None
+    text = text.removeprefix("\ufeff")  # a byte order mark some editors write: not TOML
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as exc:

@@ -2,24 +2,76 @@
 
 A program file (TOML) is validated against these models; an unknown key or a bad value is rejected
 with its dotted field path and the reason. Money values are decimal strings ("200.00").
+
+Every count that becomes a date or a duration has an upper limit a real program never reaches,
+so that no date the engine computes falls outside the years it supports; money and points stay
+within the limits of events (about 10^12).
 """
 
 from __future__ import annotations
 
+import re
+from collections import Counter
 from datetime import date
-from decimal import Decimal
-from typing import Annotated, Literal
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
+
+from loyalty.domain.events import FIRST_YEAR, LAST_YEAR, MONEY_LIMIT
+
+# Upper limits of the counts that become dates or durations (about 100 years each; business days
+# are counted one by one, so they stop at 10 years) and of point amounts (at most 10^12).
+MAX_YEARS = 100
+MAX_MONTHS = 1_200
+MAX_DAYS = 36_500
+MAX_HOURS = 876_000
+MAX_BUSINESS_DAYS = 2_610
+MAX_POINTS = 10**12
+MAX_RATE = 100  # 100 x 10^12 x a campaign multiplier (< 10^4) fits in 64 bits
+
+_PLAIN_DECIMAL = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)")
 
 
-def _no_float(value: object) -> object:
-    if isinstance(value, float):
-        raise ValueError('money must be a decimal string such as "10.50" (not a float)')
+def _decimal_text(what: str, example: str) -> Any:
+    def check(value: object) -> object:
+        if isinstance(value, float):
+            raise ValueError(f'{what} must be a decimal string such as "{example}" (not a float)')
+        if isinstance(value, str) and not _PLAIN_DECIMAL.fullmatch(value.strip()):
+            try:
+                finite = Decimal(value.strip()).is_finite()
+            except InvalidOperation:
+                finite = False  # not a number: pydantic says so
+            if finite:
+                raise ValueError(
+                    f'{what} must be a plain decimal string such as "{example}" (no exponent)'
+                )
+        return value
+
+    return BeforeValidator(check)
+
+
+def _below_money_limit(value: Decimal) -> Decimal:
+    if value >= MONEY_LIMIT:
+        raise ValueError(
+            "money must be less than 1000000000000 (at most 12 digits before the point)"
+        )
     return value
 
 
-Money = Annotated[Decimal, BeforeValidator(_no_float), Field(ge=0, decimal_places=2)]
+Money = Annotated[
+    Decimal,
+    _decimal_text("money", "10.50"),
+    Field(ge=0, decimal_places=2),
+    AfterValidator(_below_money_limit),
+]
+# Money the engine divides by (a block's or a conversion step's value) or a cap that must let
+# something through.
+PositiveMoney = Annotated[Money, Field(gt=0)]
+Rate = Annotated[
+    Decimal, _decimal_text("a rate", "1.5"), Field(gt=0, le=MAX_RATE, allow_inf_nan=False)
+]
+Points = Annotated[int, Field(gt=0, le=MAX_POINTS)]
 Channel = Literal["online", "store", "popup", "outlet", "phone"]
 LineKind = Literal[
     "merchandise",
@@ -43,7 +95,7 @@ class Tier(Model):
     id: str = Field(min_length=1)
     name: str = ""
     threshold: Money
-    rate: Annotated[Decimal, Field(gt=0)]
+    rate: Rate
 
 
 class Tiers(Model):
@@ -52,8 +104,8 @@ class Tiers(Model):
     on 1 January the tier becomes the one the previous year's spend supports)."""
 
     window: Literal["trailing_days", "calendar_year"]
-    trailing_days: int = Field(default=365, gt=0)
-    status_years: int = Field(default=1, gt=0)
+    trailing_days: int = Field(default=365, gt=0, le=MAX_DAYS)
+    status_years: int = Field(default=1, gt=0, le=MAX_YEARS)
     levels: list[Tier] = Field(min_length=1)
     on_refund: Literal["keep", "reverse"] = "keep"
     notify_upgrade: bool = True
@@ -96,23 +148,31 @@ class Pending(Model):
     from_shipment_channels: list[Channel] = []
     early_release: bool = False
 
+    @model_validator(mode="after")
+    def _limit(self) -> Pending:
+        limit = {"days": MAX_DAYS, "business_days": MAX_BUSINESS_DAYS}.get(self.kind, MAX_HOURS)
+        if self.amount > limit:
+            unit = "hours" if self.kind == "none" else self.kind.replace("_", " ")
+            raise ValueError(f"amount: must be at most {limit} {unit}")
+        return self
+
 
 class Expiry(Model):
     """``never`` (SK-9); ``years_after_earn`` (SM-7: usable through the anniversary date);
     ``month_end_after`` (SG-10: end of the Nth month after the month earned)."""
 
     kind: Literal["never", "years_after_earn", "month_end_after"] = "never"
-    years: int = Field(default=1, gt=0)
-    months: int = Field(default=24, gt=0)
+    years: int = Field(default=1, gt=0, le=MAX_YEARS)
+    months: int = Field(default=24, gt=0, le=MAX_MONTHS)
 
 
 class Enrollment(Model):
     required_fields: list[
         Literal["email", "phone", "first_name", "last_name", "address", "birth_month", "country"]
     ] = []
-    excluded_countries: list[str] = []
+    excluded_countries: list[Annotated[str, Field(pattern=r"^[A-Z]{2}$")]] = []
     excluded_reason: str = "residents of this country are not eligible"
-    signup_points: int = Field(default=0, ge=0)
+    signup_points: int = Field(default=0, ge=0, le=MAX_POINTS)
     member_number_prefix: str = Field(default="1", pattern=r"^[0-9]{1,6}$")
     unique_email: bool = True
     unique_phone: bool = True
@@ -120,8 +180,8 @@ class Enrollment(Model):
 
 
 class Action(Model):
-    id: str
-    points: int = Field(gt=0)
+    id: str = Field(min_length=1)
+    points: Points
     limit: Literal["once", "per_ref"] = "per_ref"
 
 
@@ -129,8 +189,8 @@ class Reward(Model):
     """A catalog reward (SK-10): its cost, its money value (the discount, if any), a tier gate
     and whether the order must contain a purchased item."""
 
-    id: str
-    cost: int = Field(gt=0)
+    id: str = Field(min_length=1)
+    cost: Points
     value: Money = Decimal("0")
     min_tier: str | None = None
     needs_item: bool = True
@@ -139,18 +199,18 @@ class Reward(Model):
 class BlockRedemption(Model):
     """SG-9: ``block_points`` points are worth ``block_value`` off eligible merchandise."""
 
-    block_points: int = Field(gt=0)
-    block_value: Money
+    block_points: Points
+    block_value: PositiveMoney
 
 
 class Conversion(Model):
     """SM-8: every ``step_points`` available points turn into ``step_value`` of rewards at once;
     issued monthly (1st) as one certificate of at most ``cap``; the rest rolls over."""
 
-    step_points: int = Field(gt=0)
-    step_value: Money
-    cap: Money
-    validity_days: int = Field(gt=0)
+    step_points: Points
+    step_value: PositiveMoney
+    cap: PositiveMoney
+    validity_days: int = Field(gt=0, le=MAX_DAYS)
 
 
 class Birthday(Model):
@@ -161,10 +221,19 @@ class Birthday(Model):
 
 
 class Benefit(Model):
-    id: str
+    id: str = Field(min_length=1)
     tiers: list[str] = []
     min_purchase: Money | None = None
     min_purchase_tiers: list[str] = []
+
+
+def _known_zone(zone: str, where: str) -> None:
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(zone)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ValueError(f"{where}: unknown time zone {zone!r}") from exc
 
 
 class Program(Model):
@@ -188,12 +257,7 @@ class Program(Model):
 
     @model_validator(mode="after")
     def _references(self) -> Program:
-        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
-
-        try:
-            ZoneInfo(self.timezone)
-        except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(f"timezone: unknown time zone {self.timezone!r}") from exc
+        _known_zone(self.timezone, "timezone")
         tier_ids = {t.id for t in self.tiers.levels}
         for reward in self.rewards:
             if reward.min_tier is not None and reward.min_tier not in tier_ids:
@@ -215,6 +279,57 @@ class Program(Model):
                 )
         return self
 
+    @model_validator(mode="after")
+    def _unique_ids(self) -> Program:
+        for field, items in (
+            ("actions", self.actions),
+            ("rewards", self.rewards),
+            ("benefits", self.benefits),
+        ):
+            twice = [i for i, n in Counter(item.id for item in items).items() if n > 1]
+            if twice:
+                raise ValueError(f"{field}: ids must be unique ({twice[0]!r} appears twice)")
+        return self
+
+    @model_validator(mode="after")
+    def _versions_change_values_only(self) -> Program:
+        """SPEC §1 / docs/programs.md §6: the engine keeps the base program's id, time zone and
+        monthly schedule, so a version may not change them or turn on a feature the base lacks."""
+        seen: set[date] = set()
+        for i, version in enumerate(self.versions):
+            if version.effective in seen:
+                raise ValueError(
+                    f"versions.{i}.effective: another version also takes effect on "
+                    f"{version.effective.isoformat()}"
+                )
+            seen.add(version.effective)
+            where = f"versions.{i}.changes"
+            changes = version.changes
+            zone = changes.get("timezone")
+            if isinstance(zone, str) and zone != self.timezone:
+                _known_zone(zone, f"{where}.timezone")
+            for key in ("id", "timezone"):
+                if key in changes and changes[key] != getattr(self, key):
+                    raise ValueError(
+                        f"{where}.{key}: a version cannot change the program's {key} "
+                        "(the engine keeps the base program's)"
+                    )
+            tiers = changes.get("tiers")
+            if isinstance(tiers, dict) and tiers.get("window", self.tiers.window) != (
+                self.tiers.window
+            ):
+                raise ValueError(
+                    f"{where}.tiers.window: a version cannot change the tier window "
+                    f"(the base program's is {self.tiers.window!r})"
+                )
+            for section in ("conversion", "birthday"):
+                if section in changes and getattr(self, section) is None:
+                    raise ValueError(
+                        f"{where}.{section}: a version cannot turn on [{section}]: "
+                        "the base program must have it"
+                    )
+        return self
+
     def tier_index(self, tier_id: str) -> int:
         for i, tier in enumerate(self.tiers.levels):
             if tier.id == tier_id:
@@ -228,6 +343,16 @@ class Version(Model):
 
     effective: date
     changes: dict[str, object]
+
+    @model_validator(mode="after")
+    def _supported(self) -> Version:
+        if not FIRST_YEAR <= self.effective.year <= LAST_YEAR:
+            raise ValueError(
+                f"effective: out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})"
+            )
+        if "versions" in self.changes:
+            raise ValueError("changes.versions: a version cannot contain versions")
+        return self
 
 
 Program.model_rebuild()
