@@ -183,7 +183,7 @@ def test_replay_of_a_missing_file_fails_clearly(tmp_path: Path) -> None:
 def test_replay_of_a_directory_fails_clearly(tmp_path: Path) -> None:
     result = run("replay", str(tmp_path), "--program", "soko")
     assert result.returncode == 2
-    assert "no such file" in flat(result.stderr)
+    assert f"{tmp_path}: is a directory" in flat(result.stderr)
 
 
 def test_replay_with_a_bad_program_file_names_the_field(history: Path, tmp_path: Path) -> None:

@@ -10,14 +10,15 @@ from __future__ import annotations
 
 import json
 import sys
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.progress import Progress, TimeRemainingColumn
 from rich.table import Table
+from rich.text import Text
 from sqlalchemy.exc import SQLAlchemyError
 
 from loyalty.adapters.sql.database import (
@@ -28,6 +29,8 @@ from loyalty.adapters.sql.database import (
     upgrade,
 )
 from loyalty.domain.errors import LoyaltyError
+from loyalty.domain.events import FIRST_YEAR, LAST_YEAR
+from loyalty.entrypoints.simulate_cli import file_problem, progress_columns
 from loyalty.programs.loader import PRESETS, load_program
 from loyalty.services.demo import demo_path
 from loyalty.services.durable import DurableEngine
@@ -61,8 +64,37 @@ def _fail(message: str) -> NoReturn:
     raise typer.Exit(2)
 
 
+def _check_file(path: Path) -> None:
+    problem = file_problem(path)
+    if problem is not None:
+        _fail(f"{path}: {problem}")
+
+
+def _time_option(option: str, value: str) -> datetime:
+    """An ISO-8601 time with a UTC offset, within the years the engine supports (the events'
+    rule), or a clear error naming the option."""
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        _fail(f"{option}: not an ISO-8601 time: {value}")
+    if moment.tzinfo is None or moment.utcoffset() is None:
+        _fail(f"{option}: the time needs a UTC offset")
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        _fail(f"{option}: time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
+    try:
+        moment.astimezone(UTC)
+    except OverflowError:
+        _fail(f"{option}: time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
+    return moment
+
+
+def _rejection(line: Any, error: Any) -> Text:
+    """``line N: message``, the message (user data) printed as is, never read as markup."""
+    return Text.assemble((f"line {line}", "yellow"), ": ", str(error))
+
+
 def _table(title: str, output: dict[str, Any]) -> Table:
-    table = Table(title=title)
+    table = Table(title=Text(title, style="table.title"))
     for column in (
         "member",
         "status",
@@ -79,19 +111,20 @@ def _table(title: str, output: dict[str, Any]) -> Table:
         table.add_column(column, justify="right" if column not in ("member", "status") else "left")
     for member_id, s in output["members"].items():
         p = s["points"]
-        table.add_row(
+        cells = (
             member_id,
             s["status"],
             s["tier"],
             s["tier_valid_until"] or "-",
-            str(p["available"]),
-            str(p["pending"]),
-            str(p["expiring_this_month"]),
-            str(p["lifetime_earned"]),
+            p["available"],
+            p["pending"],
+            p["expiring_this_month"],
+            p["lifetime_earned"],
             s["qualifying_spend"],
             s["reward_balance"],
-            str(len(s["certificates"])),
+            len(s["certificates"]),
         )
+        table.add_row(*(Text(str(cell)) for cell in cells))  # data: never read as markup
     return table
 
 
@@ -102,7 +135,7 @@ def _print(result: ReplayResult, as_json: bool, title: str) -> None:
         return
     console.print(_table(title, output))
     for rejected in output["rejected"]:
-        console.print(f"[yellow]line {rejected['line']}[/yellow]: {rejected['error']}")
+        console.print(_rejection(rejected["line"], rejected["error"]))
     console.print(
         f"{result.accepted} inputs accepted, {len(output['rejected'])} rejected, "
         f"{len(output['members'])} members"
@@ -116,8 +149,7 @@ def replay(
     as_json: Annotated[bool, typer.Option("--json", help="print SPEC §8 JSON")] = False,
 ) -> None:
     """Replay FILE through a fresh in-memory engine and print every member's final state."""
-    if not file.is_file():
-        _fail(f"{file}: no such file")
+    _check_file(file)
     try:
         loaded = load_program(program)
     except LoyaltyError as exc:
@@ -164,7 +196,9 @@ def check_program(path: Annotated[str, typer.Argument(help="preset name or TOML 
     except LoyaltyError as exc:
         _fail(str(exc))
     console.print(
-        f"[green]ok[/green]: {loaded.name} ({loaded.id}), {len(loaded.tiers.levels)} tiers"
+        Text.assemble(
+            ("ok", "green"), f": {loaded.name} ({loaded.id}), {len(loaded.tiers.levels)} tiers"
+        )
     )
 
 
@@ -192,7 +226,9 @@ def db_upgrade(database: DatabaseOption = None) -> None:
         upgrade(engine)
     except SQLAlchemyError as exc:
         _fail(f"database: {str(exc).splitlines()[0]}")
-    console.print(f"[green]schema at {head_revision()}[/green] ({database_url(database)})")
+    console.print(
+        Text.assemble((f"schema at {head_revision()}", "green"), f" ({database_url(database)})")
+    )
 
 
 @app.command("import")
@@ -204,14 +240,10 @@ def import_(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Apply a file of inputs to the database in batches; rerun to resume after a crash."""
-    if not file.is_file():
-        _fail(f"{file}: no such file")
+    _check_file(file)
     durable = _durable(program, database)
     with Progress(
-        TextColumn("[progress.description]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
+        *progress_columns(TimeRemainingColumn()),
         console=Console(stderr=True),
         disable=as_json,
     ) as bar:
@@ -232,7 +264,7 @@ def import_(
         _emit(out, True)
         return
     for rejected in report.rejected:
-        console.print(f"[yellow]line {rejected['line']}[/yellow]: {rejected['error']}")
+        console.print(_rejection(rejected["line"], rejected["error"]))
     resumed = f" (resumed after line {report.resumed_from})" if report.resumed_from else ""
     shared = (
         f"; {report.by_others} lines applied by another import of this file"
@@ -289,14 +321,7 @@ def jobs_run(
     chunk: Annotated[int, typer.Option(min=1)] = 500,
 ) -> None:
     """Run every job due (maturing, expiry, conversion, issuance, requalification, birthdays)."""
-    moment = None
-    if until is not None:
-        try:
-            moment = datetime.fromisoformat(until)
-        except ValueError:
-            _fail(f"--until: not an ISO-8601 time: {until}")
-        if moment is not None and moment.tzinfo is None:
-            _fail("--until: the time needs a UTC offset")
+    moment = None if until is None else _time_option("--until", until)
     moved = _durable(program, database).run_jobs(moment, chunk=chunk)
     console.print(f"{moved} members advanced")
 
@@ -347,6 +372,7 @@ def member_link(
     database: DatabaseOption = None,
 ) -> None:
     """Link an online registration to a member number issued in a boutique (SM-2)."""
+    _time_option("--at", at)
     event = {"type": "enroll", "at": at, "member": member, "member_number": number}
     if email:
         event["email"] = email

@@ -13,12 +13,20 @@ import json
 import sys
 from decimal import Decimal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, NoReturn
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    ProgressColumn,
+    TextColumn,
+    TimeElapsedColumn,
+)
 from rich.table import Table
+from rich.text import Text
 
 from loyalty.domain.errors import LoyaltyError
 from loyalty.entrypoints.charts import PALETTE, Panel, Series, svg_chart
@@ -33,7 +41,46 @@ PNG_MESSAGE = (
 )
 
 
-def _fail(message: str) -> None:
+def file_problem(path: Path) -> str | None:
+    """Why ``path`` cannot be read as a history file (None: it can)."""
+    if path.is_dir():
+        return "is a directory"
+    if not path.exists():
+        return "no such file"
+    if not path.is_file():
+        return "not a regular file"
+    return None
+
+
+def plot_problem(plot: Path) -> str | None:
+    """Why the chart cannot be written to ``plot`` (None: it can), checked before the run."""
+    if plot.suffix.lower() == ".png":
+        return PNG_MESSAGE
+    if plot.suffix.lower() != ".svg":
+        return f"{plot}: the chart is written as SVG: name it FILE.svg"
+    if plot.is_dir():
+        return f"{plot}: is a directory"
+    if plot.exists() and not plot.is_file():
+        return f"{plot}: not a regular file"
+    parent = plot.parent
+    if not parent.exists():
+        return f"{plot}: no such directory: {parent}"
+    if not parent.is_dir():
+        return f"{plot}: not a directory: {parent}"
+    return None
+
+
+def progress_columns(*last: ProgressColumn) -> tuple[ProgressColumn, ...]:
+    """The progress bar's columns; the description (it may hold a file name) is not markup."""
+    return (
+        TextColumn("{task.description}", style="progress.description", markup=False),
+        BarColumn(),
+        MofNCompleteColumn(),
+        *last,
+    )
+
+
+def _fail(message: str) -> NoReturn:
     sys.stderr.write(f"error: {message}\n")
     raise typer.Exit(2)
 
@@ -43,7 +90,6 @@ def _load(spec: str) -> Program:
         return load_program(spec)
     except LoyaltyError as exc:
         _fail(str(exc))
-        raise
 
 
 def _title(spec: str, program: Program) -> str:
@@ -79,10 +125,12 @@ def _tables(result: Simulation, specs: tuple[str, str]) -> tuple[Table, Table]:
     a, b = result.variants
     money = {a.program.currency, b.program.currency}
     currency = money.pop() if len(money) == 1 else "money"
-    table = Table(title=f"What if: {_title(specs[0], a.program)} vs {_title(specs[1], b.program)}")
+    # program names, specs, currencies and tier ids are data: Text, never read as markup
+    title = f"What if: {_title(specs[0], a.program)} vs {_title(specs[1], b.program)}"
+    table = Table(title=Text(title, style="table.title"))
     table.add_column("figure")
-    table.add_column(f"A: {specs[0]}", justify="right")
-    table.add_column(f"B: {specs[1]}", justify="right")
+    table.add_column(Text(f"A: {specs[0]}"), justify="right")
+    table.add_column(Text(f"B: {specs[1]}"), justify="right")
     table.add_column("difference (B - A)", justify="right")
     for row in compare(a, b):
         name = row["label"]
@@ -96,14 +144,15 @@ def _tables(result: Simulation, specs: tuple[str, str]) -> tuple[Table, Table]:
                 return "-"
             return f"{value:,}" if isinstance(value, int) else str(value)
 
-        table.add_row(name, text(row["a"]), text(row["b"]), change(row["a"], row["b"]))
+        figures = (name, text(row["a"]), text(row["b"]), change(row["a"], row["b"]))
+        table.add_row(*(Text(figure) for figure in figures))
     monthly = Table(title="Members per tier and net outstanding points at each month end")
     monthly.add_column("month")
     tiers = [t.id for t in a.program.tiers.levels]
     tiers += [t.id for t in b.program.tiers.levels if t.id not in tiers]
     for tier in tiers:
-        monthly.add_column(f"{tier} A", justify="right")
-        monthly.add_column(f"{tier} B", justify="right")
+        monthly.add_column(Text(f"{tier} A"), justify="right")
+        monthly.add_column(Text(f"{tier} B"), justify="right")
     monthly.add_column("points A", justify="right")
     monthly.add_column("points B", justify="right")
     by_month: list[dict[str, Any]] = [
@@ -121,7 +170,7 @@ def _tables(result: Simulation, specs: tuple[str, str]) -> tuple[Table, Table]:
         for side in points:
             value = side.get(month)
             cells.append("-" if value is None else f"{value:,}")
-        monthly.add_row(*cells)
+        monthly.add_row(*(Text(cell) for cell in cells))
     return table, monthly
 
 
@@ -209,20 +258,16 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """What if the program were different? Replay HISTORY through two program variants and
         print the key figures side by side with the difference."""
-        if not history.is_file():
-            _fail(f"{history}: no such file")
-        if plot is not None:
-            if plot.suffix.lower() == ".png":
-                _fail(PNG_MESSAGE)
-            elif plot.suffix.lower() != ".svg":
-                _fail(f"--plot {plot}: the chart is written as SVG: name it FILE.svg")
+        problem = file_problem(history)
+        if problem is not None:
+            _fail(f"{history}: {problem}")
+        problem = plot_problem(plot) if plot is not None else None
+        if problem is not None:
+            _fail(f"--plot: {problem}")
         specs = (program, vs)
         programs = [_load(program), _load(vs)]
         with Progress(
-            TextColumn("[progress.description]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TimeElapsedColumn(),
+            *progress_columns(TimeElapsedColumn()),
             console=Console(stderr=True),
             auto_refresh=False,  # no display thread: the worker processes are forked
             disable=as_json,
@@ -243,7 +288,10 @@ def register(app: typer.Typer) -> None:
                 progress=progress,
             )
         if plot is not None:
-            plot.write_text(chart(result, specs), encoding="utf-8")
+            try:
+                plot.write_text(chart(result, specs), encoding="utf-8")
+            except OSError as exc:
+                _fail(f"--plot: {plot}: {exc.strerror or exc}")
         if as_json:
             sys.stdout.write(json.dumps(simulation_json(result, specs), indent=2) + "\n")
             return
@@ -254,9 +302,11 @@ def register(app: typer.Typer) -> None:
         a = result.variants[0]
         note = f"; replayed as one partition: {result.single_partition_reason}"
         console.print(
-            f"{result.lines:,} inputs, {result.partitions} partitions on {result.processes} "
-            f"processes; figures as of {a.as_of.isoformat() if a.as_of else '-'}"
-            + (note if result.single_partition_reason else "")
+            Text(
+                f"{result.lines:,} inputs, {result.partitions} partitions on {result.processes} "
+                f"processes; figures as of {a.as_of.isoformat() if a.as_of else '-'}"
+                + (note if result.single_partition_reason else "")
+            )
         )
         if plot is not None:
-            console.print(f"chart written to {plot}")
+            console.print(Text(f"chart written to {plot}"))
