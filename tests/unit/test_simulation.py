@@ -318,3 +318,167 @@ def test_simulate_command_refuses_png_and_bad_programs(tmp_path: Path, block_150
     bad = loyalty("simulate", str(history), "-p", "sogo", "--vs", "nope")
     assert bad.returncode == 2
     assert "no such preset" in bad.stderr
+
+
+@pytest.mark.parametrize(
+    ("example", "preset", "changed"),
+    [
+        ("sogo-block-1500.toml", "sogo", {("blocks", "block_points")}),
+        ("soma-cap-50.toml", "soma", {("conversion", "cap")}),
+    ],
+)
+def test_each_what_if_example_differs_from_its_preset_only_by_its_change(
+    example: str, preset: str, changed: set[tuple[str, str]]
+) -> None:
+    """docs/examples say "everything else is the preset, unchanged": a setting left out of an
+    example (SG-12's combinable_campaigns, SM-2's link_member_number) made the comparison show
+    the missing setting as well as the change."""
+    folder = Path(__file__).resolve().parents[2] / "docs" / "examples"
+    base = load_program(preset).model_dump()
+    variant = load_program(str(folder / example)).model_dump()
+    differences = {
+        (section, key)
+        for section, values in base.items()
+        if isinstance(values, dict)
+        for key in values
+        if values[key] != variant[section][key]
+    }
+    top = {k for k in base if not isinstance(base[k], dict) and base[k] != variant[k]}
+    assert differences == changed
+    assert top == {"name"}
+
+
+def _figures_both_ways(
+    preset: str, lines: list[dict[str, Any]], sqlite_url: str, tmp_path: Path
+) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
+    """The reports of an import (after `jobs run`), the simulator's figures and the summaries."""
+    program = load_program(preset)
+    path = tmp_path / "history.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    durable = DurableEngine(program, sqlite_url)
+    durable.import_file(path)
+    durable.run_jobs()
+    with durable.db.connect() as conn:
+        reports = {name: report(conn, program) for name, report in REPORTS.items()}
+    summaries = durable.summaries()
+    durable.db.dispose()
+    figures = simulate(path, [program], processes=1).variants[0].figures
+    return reports, figures, summaries
+
+
+def test_SG_10_liability_by_expiry_month_is_the_month_the_points_can_last_be_used(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SG-10: points earned 2024-03-15 expire at the end of 2026-03-31: the liability report
+    lists them under 2026-03 (as the summary's expiring_this_month does), not 2026-04, the month
+    of the first instant after. And the outstanding points run through the figures' month."""
+    enroll = {
+        "type": "enroll",
+        "at": "2024-03-01T10:00:00+08:00",
+        "member": "m1",
+        "first_name": "Siti",
+        "email": "siti@example.com",
+        "phone": "012-3456789",
+        "birth_month": 6,
+    }
+    buy = {
+        "type": "purchase",
+        "at": "2024-03-15T12:00:00+08:00",
+        "member": "m1",
+        "order": "o1",
+        "channel": "store",
+        "lines": [{"sku": "A", "amount": "100.00"}],
+    }
+    tick = {"type": "tick", "at": "2026-03-10T09:00:00+08:00"}
+    reports, figures, summaries = _figures_both_ways(
+        "sogo", [enroll, buy, tick], sqlite_url, tmp_path
+    )
+    points = summaries["m1"]["points"]
+    assert points["expiring_this_month"] == points["available"] > 0
+    for liability in (reports["liability"], figures["liability"]):
+        months = [row["expires"] for row in liability["by_expiry_month"]]
+        assert months == ["2026-03"]
+    assert figures["outstanding_by_month"][-1]["month"] == "2026-03"
+    assert figures["outstanding_by_month"][-1]["points"] == points["available"]
+
+
+def test_SK_3_members_per_tier_count_a_lapsed_vip_status_once_the_jobs_ran(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SK-3: VIP earned 2024-01-10 is kept through 2025-01-10. A member with no input since is a
+    VIP no more in March 2025: the lapse is due work, so `jobs run` writes the lower tier the
+    report counts, and the simulator (which runs the jobs as `jobs run` does) counts the same."""
+    enroll = {"type": "enroll", "at": "2024-01-10T10:00:00-05:00", "member": "m1"}
+    enroll["email"] = "m1@example.com"
+    buy = {
+        "type": "purchase",
+        "at": "2024-01-10T12:00:00-05:00",
+        "member": "m1",
+        "order": "o1",
+        "channel": "online",
+        "lines": [{"sku": "S1", "amount": "250.00"}],
+    }
+    later = {"type": "enroll", "at": "2025-03-01T10:00:00-05:00", "member": "m2"}
+    later["email"] = "m2@example.com"
+    reports, figures, summaries = _figures_both_ways(
+        "soko", [enroll, buy, later], sqlite_url, tmp_path
+    )
+    assert summaries["m1"]["tier"] == "member"
+    assert reports["tiers"]["tiers"] == {"member": 2, "vip": 0, "vip_premier": 0}
+    assert figures["tiers"] == reports["tiers"]
+
+
+def test_SG_9_points_are_valued_at_the_prevailing_block_rate(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """SG-9: a version sets the block to 1,500 points from 2024-06-01. One block redeemed in July
+    cost RM 10 (not 1,500 x the first version's RM 0.01), and the points left are worth RM 10 per
+    1,500."""
+    base = (
+        Path(__file__).resolve().parents[2] / "src/loyalty/programs/presets/sogo.toml"
+    ).read_text()
+    program_file = tmp_path / "sogo-1500.toml"
+    program_file.write_text(
+        base + "\n[[versions]]\neffective = 2024-06-01\n[versions.changes.blocks]\n"
+        'block_points = 1500\nblock_value = "10.00"\n'
+    )
+    enroll = {
+        "type": "enroll",
+        "at": "2024-07-01T10:00:00+08:00",
+        "member": "m1",
+        "first_name": "Siti",
+        "email": "siti@example.com",
+        "phone": "012-3456789",
+        "birth_month": 6,
+    }
+    buy = {
+        "type": "purchase",
+        "at": "2024-07-01T12:00:00+08:00",
+        "member": "m1",
+        "order": "o1",
+        "channel": "store",
+        "lines": [{"sku": "S1", "amount": "2000.00"}],
+    }
+    redeem = {
+        "type": "redeem",
+        "at": "2024-07-21T12:00:00+08:00",
+        "member": "m1",
+        "blocks": 1,
+        "order": "o2",
+        "subtotal": "100.00",
+    }
+    tick = {"type": "tick", "at": "2024-08-20T12:00:00+08:00"}
+    reports, figures, summaries = _figures_both_ways(
+        str(program_file), [enroll, buy, redeem, tick], sqlite_url, tmp_path
+    )
+    left = summaries["m1"]["points"]["available"]
+    assert left > 0
+    for source in (reports, figures):
+        economics, liability = source["economics"], source["liability"]
+        assert economics["redeemed_points"] == 1500
+        assert economics["redeemed_value"] == economics["reward_cost"] == "10.00"
+        assert liability["net_points"] == left
+        assert Decimal(liability["net_value"]) == (Decimal(left) * 10 / 1500).quantize(
+            Decimal("0.01")
+        )
+    assert figures["outstanding_by_month"][-1]["value"] == reports["liability"]["net_value"]

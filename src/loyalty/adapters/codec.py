@@ -171,6 +171,7 @@ def member_to_dict(m: Member) -> dict[str, Any]:
         "actions_done": sorted(m.actions_done),
         "birthday_years": sorted(m.birthday_years),
         "next_month_at": _dt(m.next_month_at),
+        "tier_lapse_at": _dt(m.tier_lapse_at),
         "reversed_points": m.reversed_points,
         "outbox": m.outbox_base + len(m.notifications),
     }
@@ -218,6 +219,7 @@ def member_from_dict(d: dict[str, Any]) -> Member:
         actions_done=set(d["actions_done"]),
         birthday_years=set(d["birthday_years"]),
         next_month_at=_pdt(d["next_month_at"]),
+        tier_lapse_at=_pdt(d.get("tier_lapse_at")),  # documents of stop 8 and before: none
         reversed_points=d["reversed_points"],
         outbox_base=d["outbox"],
     )

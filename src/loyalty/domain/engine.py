@@ -22,7 +22,14 @@ from loyalty.domain.certificates import Certificate, certificate_code
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
 from loyalty.domain.events import Event, parse_event
-from loyalty.domain.jobs import advance, convert, monthly_work, next_due, next_monthly
+from loyalty.domain.jobs import (
+    advance,
+    convert,
+    monthly_work,
+    next_due,
+    next_monthly,
+    tier_lapse,
+)
 from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.registry import Registry
@@ -62,6 +69,7 @@ class Engine:
         self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
         self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
         self.monthly_work = monthly_work(self._versions)
+        self._trailing = any(v.tiers.window == "trailing_days" for v in self._versions)
         self.registry = registry if registry is not None else Registry()
         self.now: datetime | None = None
         # A live service orders inputs per member (members are independent and run in parallel);
@@ -119,10 +127,13 @@ class Engine:
                         self.registry.drop_code(code)
             self._touched.clear()
             return Outcome(False, exc)
+        program = self.program_at(event.at)
         for member, _ in self._touched:
             if event.at > member.clock:
                 member.clock = event.at
-            convert(self.program_at(event.at), member, event.at, self.tz)
+            convert(program, member, event.at, self.tz)
+            if self._trailing:
+                member.tier_lapse_at = tier_lapse(program, member, member.clock, self.tz)
             self.registry.changed(member)
         self._touched.clear()
         self.now = event.at

@@ -4,7 +4,10 @@ plain rows, so both sources give the same numbers for the same history.
 
 Point value: what one point is worth to the member, in the program's currency: the block rate
 (SG-9: RM 10 / 1,000 points = RM 0.01), else the conversion rate (SM-8: $5 / 125 points = $0.04),
-else the best catalog reward (SK-10: $10 / 500 points = $0.02).
+else the best catalog reward (SK-10: $10 / 500 points = $0.02). A program version that changes
+the rate (SG-9: the "prevailing" block size) changes the value from its date: points redeemed in a
+month are valued at the rate of that month's last day, the liability at the rate of the figures'
+day.
 
 Ledger kinds are grouped into figures: points issued (earn, bonus, signup, action), redeemed,
 expired, reversed, converted (into reward money), reinstated and adjusted. Breakage = expired /
@@ -29,12 +32,14 @@ RM 250,000 of qualifying sales cost 0.0080 per ringgit of sales.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from loyalty.domain.calendar import month_end
 from loyalty.domain.money import fmt
+from loyalty.programs.loader import version_at
 from loyalty.programs.schema import Program
 
 ISSUED = ("earn", "bonus", "signup", "action")
@@ -50,7 +55,30 @@ FIGURES = {
 RATIO = Decimal("0.0001")
 
 
+class PointValues:
+    """The point value of each version of a program, by the day it takes effect."""
+
+    def __init__(self, program: Program) -> None:
+        ordered = sorted(program.versions, key=lambda v: v.effective)
+        self.base = point_value(program)
+        self.changes = [
+            (v.effective, point_value(version_at(program, i + 1))) for i, v in enumerate(ordered)
+        ]
+
+    def on(self, day: date | None) -> Decimal:
+        """The value on ``day`` (``None``: the program as first written)."""
+        value = self.base
+        for effective, changed in self.changes:
+            if day is not None and effective <= day:
+                value = changed
+        return value
+
+    def in_month(self, month: str) -> Decimal:
+        return self.on(month_end(date(int(month[:4]), int(month[5:7]), 1)))
+
+
 def point_value(program: Program) -> Decimal:
+    """The value of a point under ``program``'s own settings (not its later versions)."""
     if program.blocks is not None:
         return program.blocks.block_value / program.blocks.block_points
     if program.conversion is not None:
@@ -84,13 +112,25 @@ def month_of(at: datetime, tz: ZoneInfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
+def expiry_month(expires_at: datetime, tz: ZoneInfo) -> str:
+    """The month in which points expiring at ``expires_at`` can last be used. A lot's
+    ``expires_at`` is the first instant after its last valid day (``calendar.end_of_day``): points
+    "expiring at the end of 2026-03-31" (SG-10) have ``expires_at`` 2026-04-01 00:00, and their
+    month is 2026-03, as in the member summary's ``expiring_this_month``."""
+    return month_of(expires_at - _INSTANT, tz)
+
+
+_INSTANT = timedelta(microseconds=1)
+
+
 # -- the figures ----------------------------------------------------------------------------------
 def liability_figures(
-    rows: Iterable[tuple[str | None, int]], debt: int, program: Program
+    rows: Iterable[tuple[str | None, int]], debt: int, program: Program, on: date | None = None
 ) -> dict[str, Any]:
     """Outstanding points (pending and available) and their money value by expiry month (months in
-    order, "never" last), less the members' debt."""
-    value = point_value(program)
+    order, "never" last), less the members' debt; valued at the rate prevailing ``on`` the
+    figures' day."""
+    value = PointValues(program).on(on)
     by_month: dict[str | None, int] = {}
     for month, points in rows:
         by_month[month] = by_month.get(month, 0) + int(points)
@@ -159,11 +199,12 @@ def economics_figures(
     sales_rows: Iterable[tuple[str, Decimal]],
     program: Program,
     rewards_pending: Decimal = Decimal(0),
+    on: date | None = None,
 ) -> dict[str, Any]:
     """Certificates issued (count and value, by kind), qualifying sales, reward cost and reward
     cost per unit of sales, in all and per month; and the rewards converted but not yet issued as
     certificates (SM-8: the members' reward balances), a liability in money."""
-    value = point_value(program)
+    values = PointValues(program)
     redeemed = {m: f["redeemed"] for m, f in _monthly_figures(activity_rows).items()}
     by_kind: dict[str, dict[str, Any]] = {}
     certs: dict[str, list[Any]] = {}
@@ -180,7 +221,7 @@ def economics_figures(
         sales[month] = sales.get(month, Decimal(0)) + Decimal(amount)
     months = []
     for month in sorted(set(redeemed) | set(certs) | set(sales)):
-        redeemed_value = Decimal(redeemed.get(month, 0)) * value
+        redeemed_value = Decimal(redeemed.get(month, 0)) * values.in_month(month)
         count, cert_value = certs.get(month, [0, Decimal(0)])
         sold = sales.get(month, Decimal(0))
         cost = redeemed_value + cert_value
@@ -195,14 +236,17 @@ def economics_figures(
                 "reward_cost_per_sales": _ratio(cost, sold),
             }
         )
-    redeemed_value = Decimal(sum(redeemed.values())) * value
+    redeemed_value = sum(
+        (Decimal(points) * values.in_month(month) for month, points in redeemed.items()),
+        start=Decimal(0),
+    )
     cert_value = sum((Decimal(k["value"]) for k in by_kind.values()), start=Decimal(0))
     reward_value = Decimal(by_kind.get("reward", {}).get("value", 0))
     sold = sum(sales.values(), start=Decimal(0))
     cost = redeemed_value + reward_value
     return {
         "currency": program.currency,
-        "point_value": str(value),
+        "point_value": str(values.on(on)),
         "redeemed_points": sum(redeemed.values()),
         "redeemed_value": fmt(redeemed_value),
         "certificates_issued": sum(int(k["count"]) for k in by_kind.values()),
@@ -229,20 +273,23 @@ def tiers_over_time(rows: Iterable[tuple[str, str, int]], program: Program) -> l
 
 
 def outstanding_over_time(
-    rows: Iterable[tuple[str, str, int]], program: Program
+    rows: Iterable[tuple[str, str, int]], program: Program, through: str | None = None
 ) -> list[dict[str, Any]]:
     """Net outstanding points (available + pending - debt) and their value at the end of each
     month, from the activity rows: the balance is the sum of the ledger (every job's entry is
-    dated when it fell due), so it is the running sum of the months' entries."""
-    value = point_value(program)
+    dated when it fell due), so it is the running sum of the months' entries. ``through``: the
+    last month to show (the month of the figures' moment), even if no entry falls in it."""
+    values = PointValues(program)
     months: dict[str, int] = {}
     for month, _, points in rows:
         months[month] = months.get(month, 0) + int(points)
     out = []
     balance = 0
-    for month in _month_range(min(months), max(months)) if months else []:
+    last = max([*months, through]) if through is not None and months else max(months, default="")
+    for month in _month_range(min(months), last) if months else []:
         balance += months.get(month, 0)
-        out.append({"month": month, "points": balance, "value": fmt(Decimal(balance) * value)})
+        value = Decimal(balance) * values.in_month(month)
+        out.append({"month": month, "points": balance, "value": fmt(value)})
     return out
 
 

@@ -20,6 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import (
+    end_of_day,
     first_of_next_month,
     local_date,
     month_end,
@@ -29,7 +30,7 @@ from loyalty.domain.calendar import (
 from loyalty.domain.certificates import Certificate
 from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Notification
-from loyalty.domain.tiers import requalify
+from loyalty.domain.tiers import requalify, status_lapses
 from loyalty.programs.schema import Program
 
 Issuer = Callable[[Member, str, Decimal | None, datetime, int], Certificate]
@@ -86,8 +87,18 @@ def _due_by(member: Member, due: datetime | None) -> None:
         member.next_month_at = due
 
 
+def tier_lapse(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> datetime | None:
+    """The moment the member's tier as of ``at`` lapses (``tiers.status_lapses``): due work, so
+    that ``loyalty jobs run`` writes the lower tier the reports count (SK-3)."""
+    last = status_lapses(program.tiers, member.tiers, local_date(at, tz))
+    return None if last is None else end_of_day(last, tz)
+
+
 def next_due(member: Member) -> datetime | None:
     due = member.next_month_at
+    lapse = member.tier_lapse_at
+    if lapse is not None and (due is None or lapse < due):
+        due = lapse
     for lot in member.wallet.lots:
         ready = lot.available_at
         if not lot.matured and ready is not None and (due is None or ready < due):
@@ -186,6 +197,8 @@ def advance(
         if member.next_month_at is not None and member.next_month_at <= due:
             monthly(program, member, member.next_month_at, tz, issue)
             member.next_month_at = next_monthly(work, member, due, tz)
+        if member.tier_lapse_at is not None and member.tier_lapse_at <= due:
+            member.tier_lapse_at = tier_lapse(program, member, due, tz)
         member.clock = due
         due = next_due(member)
     if until > member.clock:

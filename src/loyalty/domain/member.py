@@ -80,6 +80,8 @@ class Member:
     birthday_years: set[int] = field(default_factory=set)
     notifications: list[Notification] = field(default_factory=list)
     next_month_at: datetime | None = None
+    # trailing window: when the current tier's status lapses (the stored tier changes then)
+    tier_lapse_at: datetime | None = None
     reversed_points: int = 0
     outbox_base: int = 0  # notifications already stored elsewhere; ``notifications`` holds the rest
 
@@ -104,6 +106,7 @@ class Member:
             self.next_month_at,
             self.clock,
             self.reversed_points,
+            self.tier_lapse_at,
         )
 
     def restore(self, saved: tuple[Any, ...]) -> list[str]:
@@ -123,6 +126,7 @@ class Member:
             next_month,
             clock,
             reversed_points,
+            self.tier_lapse_at,
         ) = saved
         w = self.wallet
         w.lots = lots

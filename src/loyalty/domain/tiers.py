@@ -68,6 +68,16 @@ def tier_on(rules: Tiers, state: TierState, day: date) -> int:
     return max(state.year_base.get(year, 0), state.year_peak.get(year, 0))
 
 
+def status_lapses(rules: Tiers, state: TierState, day: date) -> date | None:
+    """Trailing window: the last day of the status of the tier held on ``day`` (on the next day
+    the member falls to the highest tier still valid, maybe another lapse later). ``None`` for the
+    calendar year, whose tiers change with the January requalification (a monthly job)."""
+    if rules.window != "trailing_days":
+        return None
+    tier = tier_on(rules, state, day)
+    return state.status_until[tier] if tier else None
+
+
 def valid_until(rules: Tiers, state: TierState, day: date) -> date | None:
     tier = tier_on(rules, state, day)
     if tier == 0:

@@ -22,13 +22,19 @@ from functools import partial
 from pathlib import Path
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, func, select, update
+from sqlalchemy import Connection, Engine, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import insert_rows
 from loyalty.adapters.sql.database import READ_ONLY, DatabaseError, ensure_schema, make_engine
-from loyalty.adapters.sql.registry import MemberDocuments, SqlRegistry, insert_ignore, utc
+from loyalty.adapters.sql.registry import (
+    MemberDocuments,
+    SqlRegistry,
+    insert_ignore,
+    program_clock,
+    utc,
+)
 from loyalty.domain.engine import Engine as LoyaltyEngine
 from loyalty.domain.engine import Outcome
 from loyalty.domain.errors import LoyaltyError
@@ -46,10 +52,6 @@ def _retryable(exc: DBAPIError) -> bool:
     if isinstance(exc, IntegrityError):  # two first inputs for one new member raced
         return True
     return isinstance(exc, OperationalError) and "locked" in str(exc.orig).lower()
-
-
-def _parse_time(value: str | None) -> datetime | None:
-    return None if value is None else datetime.fromisoformat(value.replace("Z", "+00:00"))
 
 
 @dataclass
@@ -109,14 +111,7 @@ class DurableEngine:
 
     def now(self, conn: Connection) -> datetime | None:
         """The program's clock: its last accepted input (or job run), whichever is later."""
-        stored = conn.execute(
-            select(t.programs.c.now).where(t.programs.c.program_id == self.program.id)
-        ).scalar()
-        latest = conn.execute(
-            select(func.max(t.members.c.clock)).where(t.members.c.program_id == self.program.id)
-        ).scalar()
-        times = [x for x in (_parse_time(stored), _parse_time(latest)) if x is not None]
-        return max(times) if times else None
+        return program_clock(conn, self.program.id)
 
     def _move_clock(self, conn: Connection, at: datetime) -> None:
         conn.execute(

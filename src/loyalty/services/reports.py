@@ -17,7 +17,7 @@ that matured, expired and converted points are up to date.
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -25,6 +25,8 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Connection, func, select
 
 from loyalty.adapters.sql import schema as t
+from loyalty.adapters.sql.registry import program_clock
+from loyalty.domain.calendar import local_date
 from loyalty.domain.figures import (
     activity_figures,
     economics_figures,
@@ -48,7 +50,14 @@ def liability(conn: Connection, program: Program) -> dict[str, Any]:
             t.members.c.program_id == program.id
         )
     ).scalar_one()
-    return liability_figures(((m, int(p)) for m, p in rows), int(debt), program)
+    day = _clock_day(conn, program)
+    return liability_figures(((m, int(p)) for m, p in rows), int(debt), program, day)
+
+
+def _clock_day(conn: Connection, program: Program) -> date | None:
+    """The local day of the program's clock: the figures' day (the prevailing point value)."""
+    now = program_clock(conn, program.id)
+    return None if now is None else local_date(now, ZoneInfo(program.timezone))
 
 
 def _ledger_rows(conn: Connection, program: Program) -> list[tuple[str, str, int]]:
@@ -111,6 +120,7 @@ def economics(conn: Connection, program: Program) -> dict[str, Any]:
         sales_rows,
         program,
         Decimal(int(pending)) / 100,
+        _clock_day(conn, program),
     )
 
 

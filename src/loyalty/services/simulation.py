@@ -59,13 +59,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from loyalty.domain.calendar import local_date, next_month_start
+from loyalty.domain.calendar import local_date, next_month_start, zone
 from loyalty.domain.engine import Engine
 from loyalty.domain.errors import LoyaltyError
 from loyalty.domain.events import Event, parse_event
 from loyalty.domain.figures import (
     activity_figures,
     economics_figures,
+    expiry_month,
     liability_figures,
     month_of,
     outstanding_over_time,
@@ -167,7 +168,9 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
     for line in lines:
         data: Any = None
         if line.strip():
-            with contextlib.suppress(ValueError):
+            with contextlib.suppress(
+                ValueError, RecursionError
+            ):  # too deeply nested: rejected later
                 data = json.loads(line)
             if not isinstance(data, dict):
                 try:  # the engine rejects it too, unless its parser reads what json.loads cannot
@@ -434,7 +437,7 @@ def _final_rows(engine: Engine, rows: Rows) -> None:
         wallet = member.wallet
         for lot in wallet.lots:
             if lot.remaining > 0:
-                expires = month_of(lot.expires_at, tz) if lot.expires_at is not None else None
+                expires = expiry_month(lot.expires_at, tz) if lot.expires_at is not None else None
                 rows.lots[expires] += lot.remaining
         rows.debt += wallet.debt
         rows.reward_cents += int(member.reward_balance * 100)
@@ -576,7 +579,8 @@ class Simulation:
     single_partition_reason: str | None = None
 
 
-def _figures(program: Program, rows: Rows) -> dict[str, Any]:
+def _figures(program: Program, rows: Rows, as_of: datetime | None) -> dict[str, Any]:
+    day = local_date(as_of, zone(program.timezone)) if as_of is not None else None
     ledger = [(m, k, p) for (m, k), p in rows.ledger.items()]
     certificates = [
         (m, k, n, Decimal(rows.certificate_cents[(m, k)]) / 100)
@@ -584,16 +588,18 @@ def _figures(program: Program, rows: Rows) -> dict[str, Any]:
     ]
     sales = [(m, Decimal(cents) / 100) for m, cents in rows.sales_cents.items()]
     return {
-        "liability": liability_figures(rows.lots.items(), rows.debt, program),
+        "liability": liability_figures(rows.lots.items(), rows.debt, program, day),
         "activity": activity_figures(ledger),
         "tiers": tier_figures(sorted((t, s, n) for (t, s), n in rows.tiers.items()), program),
         "economics": economics_figures(
-            ledger, certificates, sales, program, Decimal(rows.reward_cents) / 100
+            ledger, certificates, sales, program, Decimal(rows.reward_cents) / 100, day
         ),
         "tiers_by_month": tiers_over_time(
             [(m, t, n) for (m, t), n in rows.tiers_by_month.items()], program
         ),
-        "outstanding_by_month": outstanding_over_time(ledger, program),
+        "outstanding_by_month": outstanding_over_time(
+            ledger, program, f"{day.year:04d}-{day.month:02d}" if day else None
+        ),
     }
 
 
@@ -663,7 +669,7 @@ def simulate(
         variants.append(
             Variant(
                 program=program,
-                figures=_figures(program, rows),
+                figures=_figures(program, rows, clock.last),
                 as_of=clock.last,
                 rejected=rejected,
                 accepted=lines - len(rejected),

@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
@@ -20,6 +20,7 @@ from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in, update_
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
+from loyalty.domain.figures import expiry_month, month_of
 from loyalty.domain.jobs import next_due
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
@@ -78,8 +79,16 @@ def utc(at: datetime) -> str:
     return at.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def month_of(at: datetime | None, tz: ZoneInfo) -> str | None:
-    return None if at is None else local_date(at, tz).strftime("%Y-%m")
+def program_clock(conn: Connection, program_id: str) -> datetime | None:
+    """The program's clock: its last accepted input (or job run), whichever is later."""
+    stored = conn.execute(
+        select(t.programs.c.now).where(t.programs.c.program_id == program_id)
+    ).scalar()
+    latest = conn.execute(
+        select(func.max(t.members.c.clock)).where(t.members.c.program_id == program_id)
+    ).scalar()
+    times = [datetime.fromisoformat(x) for x in (stored, latest) if x is not None]
+    return max(times) if times else None
 
 
 def minor(amount: Any) -> int | None:
@@ -543,7 +552,7 @@ class SqlRegistry(Registry):
                         utc(lot.earned_at),
                         utc(lot.available_at) if lot.available_at else None,
                         utc(lot.expires_at) if lot.expires_at else None,
-                        month_of(lot.expires_at, tz),
+                        expiry_month(lot.expires_at, tz) if lot.expires_at else None,
                         lot.matured,
                         lot.ref,
                     )
