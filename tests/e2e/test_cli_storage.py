@@ -156,3 +156,37 @@ def test_a_database_url_the_product_cannot_use_is_refused_with_what_it_can(tmp_p
     done = cli("summary", "--program", "soko", "-d", "postgresql://u@127.0.0.1:1/x", ok=False)
     assert done.returncode != 0 and "psycopg.OperationalError" in done.stderr
     assert not list(tmp_path.iterdir())  # nothing was created
+
+
+def test_reading_commands_never_create_a_database_or_a_program(tmp_path: Path) -> None:
+    """A mistyped URL or program given to summary, report or member find is an error, and no
+    database file or program row is left behind."""
+    typo = f"sqlite:///{tmp_path}/typo.db"
+    for args in (
+        ("summary", "--program", "soko", "-d", typo, "--json"),
+        ("report", "tiers", "--program", "soko", "-d", typo),
+        ("member", "find", "--program", "soko", "-d", typo, "--email", "a@x.com"),
+    ):
+        done = cli(*args, ok=False)
+        assert done.returncode != 0 and "no database at" in done.stderr, args
+    assert not (tmp_path / "typo.db").exists()
+    url = f"sqlite:///{tmp_path}/l.db"
+    path = tmp_path / "one.jsonl"
+    path.write_text(
+        json.dumps(
+            {
+                "type": "enroll",
+                "at": "2024-03-01T10:00:00-05:00",
+                "member": "m1",
+                "email": "a@x.com",
+            }
+        )
+        + "\n"
+    )
+    cli("import", str(path), "--program", "soko", "-d", url)
+    done = cli("report", "tiers", "--program", "soma", "-d", url, ok=False)
+    assert "program soma is not in this database" in done.stderr
+    done = cli("summary", "--program", "soma", "-d", url, ok=False)
+    assert "program soma is not in this database" in done.stderr
+    summary = json.loads(cli("summary", "--program", "soko", "-d", url, "--json").stdout)
+    assert list(summary["members"]) == ["m1"]

@@ -202,9 +202,10 @@ def check_program(path: Annotated[str, typer.Argument(help="preset name or TOML 
     )
 
 
-def _durable(program: str, database: str | None) -> DurableEngine:
+def _durable(program: str, database: str | None, *, create: bool = True) -> DurableEngine:
+    """The durable engine; ``create=False`` for the commands that only read."""
     try:
-        return DurableEngine(load_program(program), database)
+        return DurableEngine(load_program(program), database, create=create)
     except LoyaltyError as exc:
         _fail(str(exc))
     except SQLAlchemyError as exc:
@@ -300,7 +301,7 @@ def summary(
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Print SPEC §8 member summaries from the database."""
-    durable = _durable(program, database)
+    durable = _durable(program, database, create=False)
     try:
         members = durable.summaries(member)
     except LoyaltyError as exc:
@@ -336,7 +337,7 @@ def report(
     """Points liability, monthly activity or tier distribution, computed in SQL."""
     if name not in REPORTS:
         _fail(f"unknown report {name!r}: choose one of {', '.join(REPORTS)}")
-    durable = _durable(program, database)
+    durable = _durable(program, database, create=False)
     with durable.db.connect() as conn:
         conn.execution_options(**{READ_ONLY: True})
         data = REPORTS[name](conn, durable.program)
@@ -354,7 +355,7 @@ def member_find(
     """Find a member by member number, email or phone (SM-2)."""
     if not (number or email or phone):
         _fail("give --number, --email or --phone")
-    durable = _durable(program, database)
+    durable = _durable(program, database, create=False)
     found = durable.find_member(number=number, email=email, phone=phone)
     if found is None:
         _fail("no such member")

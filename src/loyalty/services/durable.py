@@ -64,19 +64,33 @@ class ImportReport:
 
 
 class DurableEngine:
-    def __init__(self, program: Program, database: str | None = None, db: Engine | None = None):
+    def __init__(
+        self,
+        program: Program,
+        database: str | None = None,
+        db: Engine | None = None,
+        *,
+        create: bool = True,
+    ):
+        """``create=False`` (readers: summaries, reports, look-ups): the database and the program
+        must exist already; nothing is created or registered."""
         self.program = program
         self.db = db if db is not None else make_engine(database)
-        ensure_schema(self.db)
-        self._register_program()
+        ensure_schema(self.db, create)
+        self._register_program(create)
 
     # -- the program ---------------------------------------------------------------------------
-    def _register_program(self) -> None:
+    def _register_program(self, create: bool = True) -> None:
         definition = self.program.model_dump_json()
         with self.db.begin() as conn:
             row = conn.execute(
                 select(t.programs.c.definition).where(t.programs.c.program_id == self.program.id)
             ).first()
+            if row is None and not create:
+                raise DatabaseError(
+                    f"program {self.program.id} is not in this database: import its inputs first",
+                    "program",
+                )
             if row is None:
                 insert_ignore(
                     conn,

@@ -101,12 +101,26 @@ def upgrade(engine: Engine, revision: str = "head") -> None:
         command.upgrade(config, revision)
 
 
-def ensure_schema(engine: Engine) -> None:
-    """Create the schema in an empty database; refuse one that is behind (run ``db upgrade``)."""
+def ensure_schema(engine: Engine, create: bool = True) -> None:
+    """Create the schema in an empty database (with ``create``; a reader refuses it instead, so
+    that a mistyped URL makes no database); refuse one that is behind (run ``db upgrade``)."""
+    database = engine.url.database
+    sqlite_file = engine.url.get_backend_name() == "sqlite" and database not in (
+        None,
+        "",
+        ":memory:",
+    )
+    if not create and sqlite_file and not Path(str(database)).is_file():
+        raise DatabaseError(
+            f"no database at {database}: import inputs first (loyalty import) or create it "
+            "(loyalty db upgrade)"
+        )
     current = current_revision(engine)
     if current == head_revision():
         return
     if current is None and not inspect(engine).get_table_names():
+        if not create:
+            raise DatabaseError("the database is empty: import inputs first (loyalty import)")
         upgrade(engine)
         return
     raise DatabaseError(
