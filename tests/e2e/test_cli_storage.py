@@ -190,3 +190,12 @@ def test_reading_commands_never_create_a_database_or_a_program(tmp_path: Path) -
     assert "program soma is not in this database" in done.stderr
     summary = json.loads(cli("summary", "--program", "soko", "-d", url, "--json").stdout)
     assert list(summary["members"]) == ["m1"]
+
+
+def test_db_upgrade_never_prints_the_password(postgres_url: str) -> None:
+    """The server trusts local connections, so any password is accepted: the URL holds one."""
+    url = postgres_url.replace("://postgres@", "://postgres:hunter2@")
+    assert "hunter2" in url
+    done = cli("db", "upgrade", "--database", url)
+    assert "schema at" in done.stdout
+    assert "hunter2" not in done.stdout + done.stderr

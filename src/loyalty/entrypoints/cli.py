@@ -23,7 +23,6 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from loyalty.adapters.sql.database import (
     READ_ONLY,
-    database_url,
     head_revision,
     make_engine,
     upgrade,
@@ -227,9 +226,7 @@ def db_upgrade(database: DatabaseOption = None) -> None:
         upgrade(engine)
     except SQLAlchemyError as exc:
         _fail(f"database: {str(exc).splitlines()[0]}")
-    console.print(
-        Text.assemble((f"schema at {head_revision()}", "green"), f" ({database_url(database)})")
-    )
+    console.print(Text.assemble((f"schema at {head_revision()}", "green"), f" ({engine.url!r})"))
 
 
 @app.command("import")
