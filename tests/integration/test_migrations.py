@@ -6,12 +6,13 @@ import json
 from pathlib import Path
 
 from alembic import command
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.database import _config, current_revision, head_revision, upgrade
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
+from loyalty.services.reports import REPORTS
 
 SOGO_EARN = [
     {
@@ -55,6 +56,68 @@ def test_0002_recomputes_the_expiry_month_of_stored_lots(database_url: str, tmp_
     assert current_revision(durable.db) == "0001"
     assert _months(durable) == ["2026-04"]
     upgrade(durable.db)
-    assert current_revision(durable.db) == head_revision() == "0002"
+    assert current_revision(durable.db) == head_revision()
     assert _months(durable) == ["2026-03"]
+    durable.db.dispose()
+
+
+SOKO_VIP = [
+    {"type": "enroll", "at": "2024-01-10T10:00:00-05:00", "member": "m1", "email": "a@x.com"},
+    {
+        "type": "purchase",
+        "at": "2024-01-10T12:00:00-05:00",
+        "member": "m1",
+        "order": "o1",
+        "channel": "online",
+        "lines": [{"sku": "S1", "amount": "250.00"}],
+    },
+    {
+        "type": "action",
+        "at": "2024-02-01T10:00:00-05:00",
+        "member": "m1",
+        "action": "review",
+        "ref": "r1",
+    },
+    {"type": "enroll", "at": "2025-03-01T10:00:00-05:00", "member": "m2", "email": "b@x.com"},
+]
+
+
+def _downgrade(durable: DurableEngine, revision: str) -> None:
+    config = _config()
+    with durable.db.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, revision)
+
+
+def test_0003_makes_members_stored_before_the_tier_lapse_was_due_work_due_once(
+    database_url: str, tmp_path: Path
+) -> None:
+    """SK-3: m1's VIP (2024-01-10) lapses after 2025-01-10. Stored by a version without the lapse
+    as due work, m1 has no due moment and its row says VIP: `jobs run` never touched it. After
+    0003, the next `jobs run` loads m1, runs the lapse and the tier report counts no VIP."""
+    program = load_program("soko")
+    path = tmp_path / "vip.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in SOKO_VIP))
+    durable = DurableEngine(program, database_url)
+    durable.import_file(path)
+    # as stop 8 stored m1: no lapse in the document, nothing due
+    _downgrade(durable, "0002")
+    with durable.db.begin() as conn:
+        state = conn.execute(
+            select(t.members.c.state).where(t.members.c.member_id == "m1")
+        ).scalar_one()
+        old = json.loads(state)
+        del old["tier_lapse_at"]
+        conn.execute(
+            update(t.members)
+            .where(t.members.c.member_id == "m1")
+            .values(state=json.dumps(old), next_due_at=None)
+        )
+    with durable.db.connect() as conn:
+        assert REPORTS["tiers"](conn, program)["tiers"]["vip"] == 1
+    upgrade(durable.db)
+    assert durable.run_jobs() == 1
+    with durable.db.connect() as conn:
+        assert REPORTS["tiers"](conn, program)["tiers"] == {"member": 2, "vip": 0, "vip_premier": 0}
+    assert durable.run_jobs() == 0
     durable.db.dispose()

@@ -21,7 +21,7 @@ from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
 from loyalty.domain.figures import expiry_month, month_of
-from loyalty.domain.jobs import next_due
+from loyalty.domain.jobs import next_due, tier_lapse
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
 from loyalty.domain.registry import Registry
@@ -70,6 +70,7 @@ CERTIFICATE_COLUMNS = (
 )
 OUTBOX_COLUMNS = ("program_id", "member_id", "seq", "at", "kind", "data")
 KEY_COLUMNS = ("program_id", "kind", "value", "member_id")
+LAPSE_KEY = '"tier_lapse_at"'  # in every member document written since stop 9 (migration 0003)
 ORDER_KEY = ("program_id", "order_id")
 ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
@@ -156,6 +157,7 @@ class SqlRegistry(Registry):
         self.program = program
         self.tz = ZoneInfo(program.timezone)
         self.lock = lock and conn.dialect.name == "postgresql"
+        self._trailing = program.tiers.window == "trailing_days"  # versions keep the window
         self._absent: set[tuple[str, str]] = set()
         self._dirty: dict[str, Member] = {}
         self._new_members: set[str] = set()
@@ -208,6 +210,8 @@ class SqlRegistry(Registry):
     def _loaded(self, member_id: str, state: str) -> Member:
         known = self.documents.get(member_id, state) if self.documents is not None else None
         loaded = known if known is not None else codec.loads(state)
+        if self._trailing and LAPSE_KEY not in state:  # a document written before stop 9
+            loaded.tier_lapse_at = tier_lapse(self.program, loaded, loaded.clock, self.tz)
         self.members[member_id] = loaded
         self.by_number[loaded.number] = member_id
         self._stored_lots[member_id] = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
