@@ -21,3 +21,29 @@ def store_purchase(n: int, day: int) -> str:
             "lines": [{"sku": "A", "amount": "40.00"}],
         }
     )
+
+
+def sogo_member(at: str, member: str = "m1", **fields: object) -> dict[str, object]:
+    """A SOGO enrolment with the fields SG-1 requires (email and phone unique per person)."""
+    return {
+        "type": "enroll",
+        "at": at,
+        "member": member,
+        "first_name": "Siti",
+        "email": f"{member}@example.com",
+        "phone": "012-3456789",
+        "birth_month": 6,
+        **fields,
+    }
+
+
+def sogo_store_purchase(at: str, order: str, amount: str, member: str = "m1") -> dict[str, object]:
+    """A SOGO purchase in store (points pending for no time), one merchandise line."""
+    return {
+        "type": "purchase",
+        "at": at,
+        "member": member,
+        "order": order,
+        "channel": "store",
+        "lines": [{"sku": "A", "amount": amount}],
+    }

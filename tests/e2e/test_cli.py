@@ -51,10 +51,10 @@ HISTORY = [
 ]
 
 
-def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def run(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
     result = subprocess.run(
-        [str(LOYALTY), *args],
+        [str(LOYALTY), *map(str, args)],
         capture_output=True,
         text=True,
         timeout=120,

@@ -6,14 +6,11 @@ specific message (or the literal text), never a stack trace."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-LOYALTY = Path(sys.executable).with_name("loyalty")
+from tests.e2e.test_cli import flat, run
 
 AT = "2024-03-01T09:00:00-05:00"
 TINY = """id = "tiny"
@@ -27,25 +24,6 @@ levels = [{ id = "member", threshold = "0", rate = "1" }, { id = "gold", thresho
 rate = "2" }]
 """
 RANGE = "time out of the supported range (years 1900-9000)"
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "NO_COLOR": "1", "TERM": "dumb", "COLUMNS": "200"}
-    result = subprocess.run(
-        [str(LOYALTY), *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-        check=False,
-    )
-    assert "Traceback" not in result.stderr, result.stderr
-    assert "Traceback" not in result.stdout, result.stdout
-    return result
-
-
-def flat(text: str) -> str:
-    return " ".join(text.split())
 
 
 def write_lines(path: Path, *events: dict[str, object] | str) -> Path:

@@ -13,25 +13,11 @@ from loyalty.adapters.sql.database import _config, current_revision, head_revisi
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
 from loyalty.services.reports import REPORTS
+from tests.builders import sogo_member, sogo_store_purchase
 
 SOGO_EARN = [
-    {
-        "type": "enroll",
-        "at": "2024-03-01T10:00:00+08:00",
-        "member": "m1",
-        "first_name": "Siti",
-        "email": "siti@example.com",
-        "phone": "012-3456789",
-        "birth_month": 6,
-    },
-    {
-        "type": "purchase",
-        "at": "2024-03-15T12:00:00+08:00",
-        "member": "m1",
-        "order": "o1",
-        "channel": "store",
-        "lines": [{"sku": "A", "amount": "100.00"}],
-    },
+    sogo_member("2024-03-01T10:00:00+08:00"),
+    sogo_store_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00"),
 ]
 
 

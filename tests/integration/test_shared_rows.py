@@ -22,6 +22,7 @@ from loyalty.domain.engine import Outcome
 from loyalty.domain.events import parse_event
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
+from tests.builders import sogo_member
 
 AT = "2024-03-04T12:00:00-05:00"
 LATER = "2024-03-05T12:00:00-05:00"
@@ -201,15 +202,7 @@ def test_SG_1_one_email_and_one_phone_per_person_when_two_enrol_at_once(
     durable = _setup(database_url, "sogo", [])
 
     def enroll(member: str, email: str, phone: str) -> dict[str, Any]:
-        return {
-            "type": "enroll",
-            "at": AT,
-            "member": member,
-            "first_name": "Siti",
-            "email": email,
-            "phone": phone,
-            "birth_month": 6,
-        }
+        return sogo_member(AT, member, email=email, phone=phone)
 
     _, second = _race(
         durable, enroll("a", "same@x.com", "012-3456789"), enroll("b", "same@x.com", "019-1111111")

@@ -41,6 +41,7 @@ from loyalty.services.durable import DurableEngine
 from loyalty.services.reports import REPORTS
 from loyalty.services.simulation import simulate
 from loyalty.services.synthetic import generate_history
+from tests.builders import sogo_member, sogo_store_purchase
 
 LOYALTY = Path(sys.executable).with_name("loyalty")
 PRESET_DIR = Path(__file__).resolve().parents[2] / "src/loyalty/programs/presets"
@@ -372,23 +373,8 @@ def test_SG_10_liability_by_expiry_month_is_the_month_the_points_can_last_be_use
     """SG-10: points earned 2024-03-15 expire at the end of 2026-03-31: the liability report
     lists them under 2026-03 (as the summary's expiring_this_month does), not 2026-04, the month
     of the first instant after. And the outstanding points run through the figures' month."""
-    enroll = {
-        "type": "enroll",
-        "at": "2024-03-01T10:00:00+08:00",
-        "member": "m1",
-        "first_name": "Siti",
-        "email": "siti@example.com",
-        "phone": "012-3456789",
-        "birth_month": 6,
-    }
-    buy = {
-        "type": "purchase",
-        "at": "2024-03-15T12:00:00+08:00",
-        "member": "m1",
-        "order": "o1",
-        "channel": "store",
-        "lines": [{"sku": "A", "amount": "100.00"}],
-    }
+    enroll = sogo_member("2024-03-01T10:00:00+08:00")
+    buy = sogo_store_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00")
     tick = {"type": "tick", "at": "2026-03-10T09:00:00+08:00"}
     reports, figures, summaries = _figures_both_ways(
         "sogo", [enroll, buy, tick], sqlite_url, tmp_path
@@ -442,23 +428,8 @@ def test_SG_9_points_are_valued_at_the_prevailing_block_rate(
         base + "\n[[versions]]\neffective = 2024-06-01\n[versions.changes.blocks]\n"
         'block_points = 1500\nblock_value = "10.00"\n'
     )
-    enroll = {
-        "type": "enroll",
-        "at": "2024-07-01T10:00:00+08:00",
-        "member": "m1",
-        "first_name": "Siti",
-        "email": "siti@example.com",
-        "phone": "012-3456789",
-        "birth_month": 6,
-    }
-    buy = {
-        "type": "purchase",
-        "at": "2024-07-01T12:00:00+08:00",
-        "member": "m1",
-        "order": "o1",
-        "channel": "store",
-        "lines": [{"sku": "S1", "amount": "2000.00"}],
-    }
+    enroll = sogo_member("2024-07-01T10:00:00+08:00")
+    buy = sogo_store_purchase("2024-07-01T12:00:00+08:00", "o1", "2000.00")
     redeem = {
         "type": "redeem",
         "at": "2024-07-21T12:00:00+08:00",

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from loyalty.domain.events import FIRST_YEAR, LAST_YEAR, MONEY_LIMIT
+from loyalty.domain.events import FIRST_YEAR, LAST_YEAR, LIMIT_MESSAGE, MONEY_LIMIT
 
 # Upper limits of the counts that become dates or durations (about 100 years each; business days
 # are counted one by one, so they stop at 10 years) and of point amounts (at most 10^12).
@@ -53,9 +53,7 @@ def _decimal_text(what: str, example: str) -> Any:
 
 def _below_money_limit(value: Decimal) -> Decimal:
     if value >= MONEY_LIMIT:
-        raise ValueError(
-            "money must be less than 1000000000000 (at most 12 digits before the point)"
-        )
+        raise ValueError(LIMIT_MESSAGE)
     return value
 
 
