@@ -5,6 +5,8 @@ time and returns the first result; a different payload under the same key is rej
 from __future__ import annotations
 
 from loyalty import Engine, load_program
+from loyalty.domain.engine import _digest
+from loyalty.domain.events import parse_event
 
 ENROLL = {"type": "enroll", "at": "2024-01-02T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
 
@@ -47,3 +49,22 @@ def test_a_key_reused_with_a_different_payload_is_rejected() -> None:
     outcome = engine.apply(changed)
     assert not outcome.accepted and outcome.error is not None
     assert outcome.error.code == "conflict" and "different payload" in outcome.error.message
+
+
+def test_payload_digests_stay_those_stored_by_earlier_versions() -> None:
+    """The digest of an input is stored with it (``inputs.digest``): a repeat sent after an
+    upgrade must find the same digest, or it would be refused as a different payload. These are
+    the digests the engine computed before money was serialised by pydantic's own encoder."""
+    purchase = parse_event(
+        b'{"type":"purchase","at":"2024-01-04T01:17:14-05:00","member":"m1","order":"o1",'
+        b'"channel":"online","lines":[{"sku":"S1","amount":"16.4"},'
+        b'{"sku":"S2","amount":"3","kind":"gift_card"}],"shipping":"5",'
+        b'"tenders":[{"type":"card","amount":"24.40"}]}'
+    )
+    campaign = parse_event(
+        b'{"type":"campaign","at":"2024-01-04T01:17:14-05:00","id":"c1",'
+        b'"starts":"2024-02-01T00:00:00+08:00","ends":"2024-03-01T00:00:00+08:00",'
+        b'"multiplier":"2","min_spend":"100"}'
+    )
+    assert _digest(purchase).hex() == "d091783b1822be8126cb4af89fd95460"
+    assert _digest(campaign).hex() == "0bd23fe9ee95693eea7ad713e5abd7b7"

@@ -5,7 +5,6 @@ replay gives the same codes), e.g. "SOMA-4MZK7Q2XHB".
 
 from __future__ import annotations
 
-import base64
 import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -29,6 +28,14 @@ class Certificate:
         return "expired" if today > self.expires_on else "issued"
 
 
+BASE32 = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"  # RFC 4648, as ``base64.b32encode``
+
+
 def certificate_code(program_id: str, member_id: str, sequence: int) -> str:
+    """The program's id and the first 10 base-32 characters (50 bits) of a SHA-256 of the
+    program, member and sequence. Encoded by hand: ``base64.b32encode`` is pure Python in 3.11
+    and took ~30 us a code, ~6% of a replay of Soma (whose members get monthly certificates)."""
     digest = hashlib.sha256(f"{program_id}:{member_id}:{sequence}".encode()).digest()
-    return f"{program_id.upper()}-{base64.b32encode(digest).decode()[:10]}"
+    bits = int.from_bytes(digest[:7], "big") >> 6  # 56 bits, the first 50 of them
+    chars = "".join(BASE32[(bits >> shift) & 31] for shift in range(45, -5, -5))
+    return f"{program_id.upper()}-{chars}"

@@ -28,7 +28,7 @@ from loyalty.adapters.sql.database import (
     upgrade,
 )
 from loyalty.domain.errors import LoyaltyError
-from loyalty.domain.events import FIRST_YEAR, LAST_YEAR
+from loyalty.domain.fields import FIRST_YEAR, LAST_YEAR
 from loyalty.entrypoints.simulate_cli import file_problem, progress_columns
 from loyalty.programs.loader import PRESETS, load_program
 from loyalty.services.demo import demo_path

@@ -18,7 +18,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
-from loyalty.domain.events import FIRST_YEAR, LAST_YEAR, LIMIT_MESSAGE, MONEY_LIMIT
+from loyalty.domain.fields import FIRST_YEAR, LAST_YEAR, LIMIT_MESSAGE, MONEY_LIMIT
 
 # Upper limits of the counts that become dates or durations (about 100 years each; business days
 # are counted one by one, so they stop at 10 years) and of point amounts (at most 10^12).

@@ -200,7 +200,8 @@ class DurableEngine:
         report = ImportReport()
         done, accepted = (int(row[0]), int(row[1])) if row else (0, 0)
         report.resumed_from = done
-        total = sum(1 for _ in path.open("rb"))
+        with path.open("rb") as handle:
+            total = sum(1 for _ in handle)
         lines = self._numbered(path, done)
         documents = MemberDocuments()  # members this import wrote, reused while unchanged
         while True:
