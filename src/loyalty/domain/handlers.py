@@ -54,14 +54,21 @@ def _suspended(program: Program, member: Member) -> bool:
 
 
 # -- enroll (SK-1, SG-1, SM-1, SM-2) -------------------------------------------------------------
+def enroll_contacts(e: Enroll) -> tuple[str | None, str | None]:
+    """The email and phone an enrolment gives, as they are kept for look-ups (SK-1: a blank one
+    is none): ``" Ana@X.com "`` -> ``"ana@x.com"``, ``"+1 (555) 010"`` -> ``"+1555010"``."""
+    email = e.email.strip().lower() if e.email is not None and e.email.strip() else None
+    phone = normal_phone(e.phone) if e.phone is not None and e.phone.strip() else None
+    return email, phone
+
+
 def enroll(engine: Engine, e: Enroll) -> str | None:
     program = engine.program_at(e.at)
     registry = engine.registry
     if registry.is_taken(e.member):
         raise Conflict(f"member {e.member} is already enrolled", "member")
     fields = {k: getattr(e, k) for k in PROFILE_FIELDS if not _blank(getattr(e, k))}
-    email = fields["email"].strip().lower() if "email" in fields else None
-    phone = normal_phone(fields["phone"]) if "phone" in fields else None
+    email, phone = enroll_contacts(e)
     target: str | None = None
     if e.member_number is not None:
         if not program.enrollment.link_member_number:

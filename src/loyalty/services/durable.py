@@ -38,8 +38,10 @@ from loyalty.adapters.sql.registry import (
 from loyalty.domain.engine import Engine as LoyaltyEngine
 from loyalty.domain.engine import Outcome
 from loyalty.domain.errors import LoyaltyError
-from loyalty.domain.events import Event, parse_event
+from loyalty.domain.events import Enroll, Event, parse_event
+from loyalty.domain.handlers import enroll_contacts
 from loyalty.programs.schema import Program
+from loyalty.services.heap import GrowingHeap
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
@@ -204,25 +206,27 @@ class DurableEngine:
             total = sum(1 for _ in handle)
         lines = self._numbered(path, done)
         documents = MemberDocuments()  # members this import wrote, reused while unchanged
-        while True:
-            chunk = [next(lines, None) for _ in range(batch)]
-            chunk_lines = [c for c in chunk if c is not None]
-            if not chunk_lines:
-                break
-            accepted, others = self._retrying(
-                partial(
-                    self._import_batch,
-                    lines=chunk_lines,
-                    source=source,
-                    documents=documents,
-                ),
-                # a failed attempt may have changed members the cache holds: forget them all
-                on_retry=documents.clear,
-            )
-            report.by_others += others
-            done = chunk_lines[-1][0]
-            if progress is not None:
-                progress(done, total)
+        with GrowingHeap() as heap:
+            while True:
+                chunk = [next(lines, None) for _ in range(batch)]
+                chunk_lines = [c for c in chunk if c is not None]
+                if not chunk_lines:
+                    break
+                accepted, others = self._retrying(
+                    partial(
+                        self._import_batch,
+                        lines=chunk_lines,
+                        source=source,
+                        documents=documents,
+                    ),
+                    # a failed attempt may have changed members the cache holds: forget them all
+                    on_retry=documents.clear,
+                )
+                heap.step()
+                report.by_others += others
+                done = chunk_lines[-1][0]
+                if progress is not None:
+                    progress(done, total)
         report.lines, report.accepted = done, accepted
         with self.db.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
@@ -317,12 +321,14 @@ class DurableEngine:
     def _prefetch(
         registry: SqlRegistry, lines: list[tuple[int, bytes]]
     ) -> list[tuple[int, Event | bytes]]:
-        """Parse a batch once, and load the members, orders and idempotency records it names with
-        a few queries instead of one each. Lines that do not parse are passed on as they are (the
-        engine rejects them with the reason)."""
+        """Parse a batch once, and load the members, orders, idempotency records and contacts it
+        names with a few queries instead of one each. Lines that do not parse are passed on as
+        they are (the engine rejects them with the reason)."""
         members: set[str] = set()
         orders: set[str] = set()
         keys: set[tuple[str, ...]] = set()
+        emails: set[str] = set()
+        phones: set[str] = set()
         out: list[tuple[int, Event | bytes]] = []
         for number, line in lines:
             if not line.strip():
@@ -342,11 +348,18 @@ class DurableEngine:
             key = event.key()
             if key is not None:
                 keys.add(key)
+            if isinstance(event, Enroll):
+                email, phone = enroll_contacts(event)
+                if email:
+                    emails.add(email)
+                if phone:
+                    phones.add(phone)
         # the orders first, then every member they and the inputs name, locked in one order
         registry.prefetch(set(), orders)
         owners = {registry.orders[o] for o in orders if registry.orders.get(o)}
         registry.prefetch(members | {o for o in owners if o is not None}, set())
         registry.prefetch_inputs(keys)
+        registry.prefetch_contacts(emails, phones)
         return out
 
     @staticmethod
