@@ -23,8 +23,6 @@ NAIVE_MESSAGE = "time must be ISO-8601 with a UTC offset"
 FIRST_YEAR, LAST_YEAR = 1900, 9000
 MULTIPLIER_MESSAGE = 'a multiplier is a decimal string above 0, at most 9999.9999 (e.g. "2", "1.5")'
 
-_MONEY_RE = re.compile(MONEY_PATTERN)
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
 _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
 
 
@@ -34,12 +32,17 @@ def money(value: object) -> Decimal:
         if not value.is_finite() or abs(value) >= MONEY_LIMIT:
             raise ValueError(LIMIT_MESSAGE)
         return value.quantize(CENT)
-    if not isinstance(value, str) or not _MONEY_RE.fullmatch(value):  # "5.00\n" too
+    # ``MONEY_PATTERN`` checked by hand (a third of the cost of the regular expression): ASCII
+    # digits, then at most one point and one or two digits; "5.", ".5", "1e3", "5.00\n" fail
+    if not isinstance(value, str) or not value.isascii():
+        raise ValueError(MONEY_MESSAGE)
+    whole, point, cents = value.partition(".")
+    if not whole.isdigit() or (point and not (cents.isdigit() and len(cents) <= 2)):
         raise ValueError(MONEY_MESSAGE)
     amount = Decimal(value)
-    if amount >= MONEY_LIMIT:  # beyond it, Decimal's 28 digits could not hold the cents
+    if len(whole) > 12 and amount >= MONEY_LIMIT:  # Decimal's 28 digits could not hold the cents
         raise ValueError(LIMIT_MESSAGE)
-    return amount.quantize(CENT)
+    return amount if len(cents) == 2 else amount.quantize(CENT)
 
 
 def instant(value: object) -> datetime:
@@ -48,7 +51,17 @@ def instant(value: object) -> datetime:
     Every instant the engine holds is in UTC, one shared ``tzinfo``: comparing two datetimes
     whose ``tzinfo`` objects differ costs ~10x more (each side's offset is computed), and the
     engine compares times constantly. Local dates come from the program's time zone."""
-    if not isinstance(value, str) or not _TIME_RE.match(value):
+    # the shape 2024-03-07T10:00 checked by hand (``fromisoformat`` checks the digits); without
+    # it, ``fromisoformat`` would take a date alone or the basic form 20240307T1000
+    if (
+        not isinstance(value, str)
+        or len(value) < 16
+        or value[4] != "-"
+        or value[7] != "-"
+        or value[10] not in "Tt "
+        or value[13] != ":"
+        or not value.isascii()
+    ):
         raise ValueError(TIME_MESSAGE)
     try:
         parsed = datetime.fromisoformat(value)
