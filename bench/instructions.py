@@ -68,8 +68,10 @@ def _instructions(mode: str, preset: str, path: Path) -> int:
             capture_output=True,
             text=True,
             env=os.environ,
-            check=True,
+            check=False,
         )
+    if run.returncode != 0:
+        raise SystemExit(f"{mode} {preset} failed under valgrind:\n{run.stderr[-3000:]}")
     found = re.search(r"Collected : (\d+)", run.stderr)
     assert found is not None, run.stderr[-2000:]
     return int(found.group(1))

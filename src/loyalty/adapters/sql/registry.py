@@ -77,7 +77,7 @@ ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 def utc(at: datetime) -> str:
     """Fixed-width UTC text (2024-01-05T17:05:44.000000+00:00): sorts like the instant it names."""
-    return at.astimezone(UTC).isoformat(timespec="microseconds")
+    return codec.instant_text(at.astimezone(UTC), micro=True)
 
 
 def program_clock(conn: Connection, program_id: str) -> datetime | None:
@@ -612,7 +612,7 @@ class SqlRegistry(Registry):
                         c.kind,
                         minor(c.amount),
                         utc(c.issued_at),
-                        c.expires_on.isoformat(),
+                        codec.day_text(c.expires_on),
                         utc(c.redeemed_at) if c.redeemed_at else None,
                         c.redeemed_order,
                     )
