@@ -11,12 +11,14 @@ first's row, since the member locks are different.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import select
 
+from loyalty import replay_lines
 from loyalty.adapters.sql import schema as t
 from loyalty.domain.engine import Outcome
 from loyalty.domain.events import parse_event
@@ -231,3 +233,30 @@ def test_SK_1_a_shared_phone_stays_with_the_first_member_when_two_enrol_at_once(
     _, second = _race(durable, enroll("a", "a@x.com"), enroll("b", "b@x.com"))
     assert second.accepted, second.error
     assert durable.find_member(phone="555-0199") == "a"
+
+
+def test_two_enrolments_at_once_get_different_member_numbers(database_url: str) -> None:
+    """The program's member counter is read once per unit of work and written back at its end
+    (``SqlRegistry.next_member_seq``): a second enrolment at the same moment must take the next
+    number, never the same one, and the counter must count both (on PostgreSQL the counter's row
+    is locked until commit; a clash would also fail on the number's unique key and be retried)."""
+    durable = _setup(database_url, "sogo", [])
+    first, second = _race(
+        durable,
+        sogo_member(AT, "a", email="a@x.com", phone="011-1000001"),
+        sogo_member(AT, "b", email="b@x.com", phone="011-1000002"),
+    )
+    assert first.accepted and second.accepted, second.error
+    with durable.db.connect() as conn:
+        numbers = dict(conn.execute(select(t.members.c.member_id, t.members.c.number)).all())
+        counter = conn.execute(select(t.programs.c.member_seq)).scalar_one()
+    assert numbers["a"] != numbers["b"]
+    assert counter == 2
+    replayed = replay_lines(
+        "sogo",
+        [
+            json.dumps(sogo_member(AT, "a", email="a@x.com", phone="011-1000001")),
+            json.dumps(sogo_member(AT, "b", email="b@x.com", phone="011-1000002")),
+        ],
+    ).engine
+    assert numbers == {m: replayed.member_number(m) for m in ("a", "b")}
