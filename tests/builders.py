@@ -37,13 +37,15 @@ def sogo_member(at: str, member: str = "m1", **fields: object) -> dict[str, obje
     }
 
 
-def sogo_store_purchase(at: str, order: str, amount: str, member: str = "m1") -> dict[str, object]:
-    """A SOGO purchase in store (points pending for no time), one merchandise line."""
+def one_line_purchase(
+    at: str, order: str, amount: str, member: str = "m1", channel: str = "store"
+) -> dict[str, object]:
+    """A purchase of one merchandise line (in store unless ``channel`` says otherwise)."""
     return {
         "type": "purchase",
         "at": at,
         "member": member,
         "order": order,
-        "channel": "store",
+        "channel": channel,
         "lines": [{"sku": "A", "amount": amount}],
     }

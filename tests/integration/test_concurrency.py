@@ -31,6 +31,7 @@ from loyalty.services.durable import DurableEngine
 from loyalty.services.replay import replay_file
 from loyalty.services.reports import REPORTS
 from loyalty.services.synthetic import generate_history
+from tests.builders import one_line_purchase
 from tests.conftest import fresh_postgres_database
 
 # Forked children start at once (no re-import); each builds its own DurableEngine (its own pool).
@@ -328,17 +329,6 @@ def _soma_enroll(at: str, member: str, email: str, phone: str, **extra: Any) -> 
     return {**event, **SOMA_PROFILE, **extra}
 
 
-def _soma_purchase(at: str, member: str, order: str, amount: str) -> dict[str, Any]:
-    return {
-        "type": "purchase",
-        "at": at,
-        "member": member,
-        "order": order,
-        "channel": "store",
-        "lines": [{"sku": "A", "amount": amount}],
-    }
-
-
 def _counts(durable: DurableEngine) -> dict[str, Any]:
     """Everything an input can write: row counts of every table and the members' stored state."""
     with durable.db.connect() as conn:
@@ -359,11 +349,11 @@ def test_service_mode_rules(database_url: str) -> None:
         _soma_enroll("2024-03-04T10:00:00-05:00", "m1", "Ada@Example.com", "(212) 555-0101")
     )
     assert first.accepted, first.error
-    bought = durable.apply(_soma_purchase("2024-03-05T10:00:00-05:00", "m1", "o1", "42.50"))
+    bought = durable.apply(one_line_purchase("2024-03-05T10:00:00-05:00", "o1", "42.50", "m1"))
     assert bought.accepted, bought.error
 
     # Inputs are ordered per member: earlier than m1's last input is refused...
-    late = durable.apply(_soma_purchase("2024-03-05T09:59:59-05:00", "m1", "o2", "10.00"))
+    late = durable.apply(one_line_purchase("2024-03-05T09:59:59-05:00", "o2", "10.00", "m1"))
     assert not late.accepted
     assert late.error is not None and late.error.code == "conflict"
     assert "time goes backwards" in str(late.error)
@@ -372,7 +362,9 @@ def test_service_mode_rules(database_url: str) -> None:
         _soma_enroll("2024-03-04T11:00:00-05:00", "m2", "grace@example.com", "212-555-0202")
     )
     assert other.accepted, other.error
-    other_bought = durable.apply(_soma_purchase("2024-03-04T12:00:00-05:00", "m2", "o3", "20.00"))
+    other_bought = durable.apply(
+        one_line_purchase("2024-03-04T12:00:00-05:00", "o3", "20.00", "m2")
+    )
     assert other_bought.accepted, other_bought.error
 
     # An exact repeat returns the first outcome and writes nothing (even later in time, even
@@ -380,8 +372,8 @@ def test_service_mode_rules(database_url: str) -> None:
     before = _counts(durable)
     again = DurableEngine(load_program("soma"), database_url)
     for repeat, original in (
-        (_soma_purchase("2024-03-05T10:00:00-05:00", "m1", "o1", "42.50"), bought),
-        (_soma_purchase("2024-03-06T10:00:00-05:00", "m1", "o1", "42.50"), bought),
+        (one_line_purchase("2024-03-05T10:00:00-05:00", "o1", "42.50", "m1"), bought),
+        (one_line_purchase("2024-03-06T10:00:00-05:00", "o1", "42.50", "m1"), bought),
         (
             _soma_enroll("2024-03-04T10:00:00-05:00", "m1", "Ada@Example.com", "(212) 555-0101"),
             first,
@@ -391,7 +383,7 @@ def test_service_mode_rules(database_url: str) -> None:
         assert outcome.accepted and outcome.duplicate, outcome
         assert outcome.message == original.message
     # The same key with a different payload is refused; nothing written either.
-    changed = again.apply(_soma_purchase("2024-03-06T10:00:00-05:00", "m1", "o1", "99.00"))
+    changed = again.apply(one_line_purchase("2024-03-06T10:00:00-05:00", "o1", "99.00", "m1"))
     assert not changed.accepted
     assert changed.error is not None and changed.error.code == "conflict"
     assert _counts(again) == before
@@ -424,7 +416,9 @@ def test_service_mode_rules(database_url: str) -> None:
     )
     assert linked.accepted, linked.error
     assert linked.message is not None and "m1" in linked.message
-    via_alias = finder.apply(_soma_purchase("2024-03-08T10:00:00-05:00", "web-ada", "o4", "10.00"))
+    via_alias = finder.apply(
+        one_line_purchase("2024-03-08T10:00:00-05:00", "o4", "10.00", "web-ada")
+    )
     assert via_alias.accepted, via_alias.error
     reader = DurableEngine(load_program("soma"), database_url)
     summaries = reader.summaries()

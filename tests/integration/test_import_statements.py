@@ -29,7 +29,9 @@ def _enrolments(count: int) -> list[str]:
     return lines
 
 
-def test_enrolments_cost_a_few_statements_a_batch(database_url: str, tmp_path: Path) -> None:
+def test_SG_1_enrolments_cost_a_few_statements_a_batch_and_taken_contacts_are_refused(
+    database_url: str, tmp_path: Path
+) -> None:
     lines = _enrolments(600)
     path = tmp_path / "enrolments.jsonl"
     path.write_text("\n".join(lines) + "\n")

@@ -13,11 +13,11 @@ from loyalty.adapters.sql.database import _config, current_revision, head_revisi
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
 from loyalty.services.reports import REPORTS
-from tests.builders import sogo_member, sogo_store_purchase
+from tests.builders import one_line_purchase, sogo_member
 
 SOGO_EARN = [
     sogo_member("2024-03-01T10:00:00+08:00"),
-    sogo_store_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00"),
+    one_line_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00"),
 ]
 
 
@@ -49,14 +49,7 @@ def test_0002_recomputes_the_expiry_month_of_stored_lots(database_url: str, tmp_
 
 SOKO_VIP = [
     {"type": "enroll", "at": "2024-01-10T10:00:00-05:00", "member": "m1", "email": "a@x.com"},
-    {
-        "type": "purchase",
-        "at": "2024-01-10T12:00:00-05:00",
-        "member": "m1",
-        "order": "o1",
-        "channel": "online",
-        "lines": [{"sku": "S1", "amount": "250.00"}],
-    },
+    one_line_purchase("2024-01-10T12:00:00-05:00", "o1", "250.00", channel="online"),
     {
         "type": "action",
         "at": "2024-02-01T10:00:00-05:00",

@@ -41,7 +41,7 @@ from loyalty.services.durable import DurableEngine
 from loyalty.services.reports import REPORTS
 from loyalty.services.simulation import simulate
 from loyalty.services.synthetic import generate_history
-from tests.builders import sogo_member, sogo_store_purchase
+from tests.builders import one_line_purchase, sogo_member
 
 LOYALTY = Path(sys.executable).with_name("loyalty")
 PRESET_DIR = Path(__file__).resolve().parents[2] / "src/loyalty/programs/presets"
@@ -374,7 +374,7 @@ def test_SG_10_liability_by_expiry_month_is_the_month_the_points_can_last_be_use
     lists them under 2026-03 (as the summary's expiring_this_month does), not 2026-04, the month
     of the first instant after. And the outstanding points run through the figures' month."""
     enroll = sogo_member("2024-03-01T10:00:00+08:00")
-    buy = sogo_store_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00")
+    buy = one_line_purchase("2024-03-15T12:00:00+08:00", "o1", "100.00")
     tick = {"type": "tick", "at": "2026-03-10T09:00:00+08:00"}
     reports, figures, summaries = _figures_both_ways(
         "sogo", [enroll, buy, tick], sqlite_url, tmp_path
@@ -396,14 +396,7 @@ def test_SK_3_members_per_tier_count_a_lapsed_vip_status_once_the_jobs_ran(
     report counts, and the simulator (which runs the jobs as `jobs run` does) counts the same."""
     enroll = {"type": "enroll", "at": "2024-01-10T10:00:00-05:00", "member": "m1"}
     enroll["email"] = "m1@example.com"
-    buy = {
-        "type": "purchase",
-        "at": "2024-01-10T12:00:00-05:00",
-        "member": "m1",
-        "order": "o1",
-        "channel": "online",
-        "lines": [{"sku": "S1", "amount": "250.00"}],
-    }
+    buy = one_line_purchase("2024-01-10T12:00:00-05:00", "o1", "250.00", channel="online")
     later = {"type": "enroll", "at": "2025-03-01T10:00:00-05:00", "member": "m2"}
     later["email"] = "m2@example.com"
     reports, figures, summaries = _figures_both_ways(
@@ -429,7 +422,7 @@ def test_SG_9_points_are_valued_at_the_prevailing_block_rate(
         'block_points = 1500\nblock_value = "10.00"\n'
     )
     enroll = sogo_member("2024-07-01T10:00:00+08:00")
-    buy = sogo_store_purchase("2024-07-01T12:00:00+08:00", "o1", "2000.00")
+    buy = one_line_purchase("2024-07-01T12:00:00+08:00", "o1", "2000.00")
     redeem = {
         "type": "redeem",
         "at": "2024-07-21T12:00:00+08:00",
