@@ -9,18 +9,39 @@ import hashlib
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Final
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)  # __init__ by hand: see ``loyalty.domain``
 class Certificate:
-    code: str
-    kind: str  # "reward" | "birthday_gift"
-    amount: Decimal | None
-    issued_at: datetime
-    expires_on: date
-    delivery: str
-    redeemed_at: datetime | None = None
-    redeemed_order: str | None = None
+    code: Final[str]
+    kind: Final[str]  # "reward" | "birthday_gift"
+    amount: Final[Decimal | None]
+    issued_at: Final[datetime]
+    expires_on: Final[date]
+    delivery: Final[str]
+    redeemed_at: datetime | None
+    redeemed_order: str | None
+
+    def __init__(
+        self,
+        code: str,
+        kind: str,
+        amount: Decimal | None,
+        issued_at: datetime,
+        expires_on: date,
+        delivery: str,
+        redeemed_at: datetime | None = None,
+        redeemed_order: str | None = None,
+    ) -> None:
+        self.code = code
+        self.kind = kind
+        self.amount = amount
+        self.issued_at = issued_at
+        self.expires_on = expires_on
+        self.delivery = delivery
+        self.redeemed_at = redeemed_at
+        self.redeemed_order = redeemed_order
 
     def status(self, today: date) -> str:
         if self.redeemed_at is not None:

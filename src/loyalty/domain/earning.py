@@ -15,21 +15,42 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Final
 
 from loyalty.domain.money import ZERO, floor_points, whole_units
 from loyalty.programs.schema import Earning
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``loyalty.domain``
 class CampaignRule:
-    id: str
-    starts: datetime
-    ends: datetime
-    multiplier: Decimal | None
-    bonus_points: int
-    min_spend: Decimal | None
-    channels: tuple[str, ...] | None
-    combinable: bool
+    id: Final[str]
+    starts: Final[datetime]
+    ends: Final[datetime]
+    multiplier: Final[Decimal | None]
+    bonus_points: Final[int]
+    min_spend: Final[Decimal | None]
+    channels: Final[tuple[str, ...] | None]
+    combinable: Final[bool]
+
+    def __init__(
+        self,
+        id: str,
+        starts: datetime,
+        ends: datetime,
+        multiplier: Decimal | None,
+        bonus_points: int,
+        min_spend: Decimal | None,
+        channels: tuple[str, ...] | None,
+        combinable: bool,
+    ) -> None:
+        self.id = id
+        self.starts = starts
+        self.ends = ends
+        self.multiplier = multiplier
+        self.bonus_points = bonus_points
+        self.min_spend = min_spend
+        self.channels = channels
+        self.combinable = combinable
 
     def applies(self, at: datetime, channel: str, qualifying: Decimal) -> bool:
         return (
@@ -40,12 +61,24 @@ class CampaignRule:
         )
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)
 class Earned:
-    earn: int
-    bonus: int
-    multipliers: tuple[Decimal, ...]
-    campaigns: tuple[CampaignRule, ...]
+    earn: Final[int]
+    bonus: Final[int]
+    multipliers: Final[tuple[Decimal, ...]]
+    campaigns: Final[tuple[CampaignRule, ...]]
+
+    def __init__(
+        self,
+        earn: int,
+        bonus: int,
+        multipliers: tuple[Decimal, ...],
+        campaigns: tuple[CampaignRule, ...],
+    ) -> None:
+        self.earn = earn
+        self.bonus = bonus
+        self.multipliers = multipliers
+        self.campaigns = campaigns
 
 
 def line_eligible(rules: Earning, kind: str, department: str | None, brand: str | None) -> bool:

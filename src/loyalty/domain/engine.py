@@ -14,7 +14,7 @@ from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from decimal import Decimal
-from typing import Any, cast
+from typing import Any, Final, cast
 
 from loyalty.domain import handlers
 from loyalty.domain.calendar import local_date, start_of_day, zone
@@ -39,12 +39,24 @@ from loyalty.programs.loader import version_at
 from loyalty.programs.schema import Program
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``loyalty.domain``
 class Outcome:
-    accepted: bool
-    error: LoyaltyError | None = None
-    message: str | None = None
-    duplicate: bool = False
+    accepted: Final[bool]
+    error: Final[LoyaltyError | None]
+    message: Final[str | None]
+    duplicate: Final[bool]
+
+    def __init__(
+        self,
+        accepted: bool,
+        error: LoyaltyError | None = None,
+        message: str | None = None,
+        duplicate: bool = False,
+    ) -> None:
+        self.accepted = accepted
+        self.error = error
+        self.message = message
+        self.duplicate = duplicate
 
 
 ACCEPTED = Outcome(True)

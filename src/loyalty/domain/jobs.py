@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import (
@@ -36,13 +37,18 @@ from loyalty.programs.schema import Program
 Issuer = Callable[[Member, str, Decimal | None, datetime, int], Certificate]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``loyalty.domain``
 class MonthlyWork:
     """What the 1st of a month can do in a program, over all its versions."""
 
-    requalify: bool  # calendar-year tier window: every January
-    issue: bool  # conversion: a certificate each month while rewards wait
-    birthday: bool  # birthday gifts: each birth month
+    requalify: Final[bool]  # calendar-year tier window: every January
+    issue: Final[bool]  # conversion: a certificate each month while rewards wait
+    birthday: Final[bool]  # birthday gifts: each birth month
+
+    def __init__(self, requalify: bool, issue: bool, birthday: bool) -> None:
+        self.requalify = requalify
+        self.issue = issue
+        self.birthday = birthday
 
 
 def monthly_work(versions: Iterable[Program]) -> MonthlyWork | None:

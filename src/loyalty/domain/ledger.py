@@ -14,53 +14,102 @@ sum(entry.points).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
+from typing import Final
 
 NEVER = datetime.max.replace(year=9999)
 
 CREDIT_KINDS = frozenset({"earn", "bonus", "signup", "action"})
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)  # __init__ by hand: see ``loyalty.domain`` (speed)
 class Lot:
     """Points credited at once. Mutable only in ``remaining`` and ``available_at``/``matured``."""
 
-    id: int
-    kind: str
-    points: int
+    id: Final[int]
+    kind: Final[str]
+    points: Final[int]
     remaining: int
-    earned_at: datetime
+    earned_at: Final[datetime]
     available_at: datetime | None  # None: waits for an event (a shipment)
-    expires_at: datetime | None  # None: never
-    ref: str
-    matured: bool = False
+    expires_at: Final[datetime | None]  # None: never
+    ref: Final[str]
+    matured: bool
+
+    def __init__(
+        self,
+        id: int,
+        kind: str,
+        points: int,
+        remaining: int,
+        earned_at: datetime,
+        available_at: datetime | None,
+        expires_at: datetime | None,
+        ref: str,
+        matured: bool = False,
+    ) -> None:
+        self.id = id
+        self.kind = kind
+        self.points = points
+        self.remaining = remaining
+        self.earned_at = earned_at
+        self.available_at = available_at
+        self.expires_at = expires_at
+        self.ref = ref
+        self.matured = matured
 
     def sort_key(self) -> tuple[datetime, datetime, int]:
         expires = self.expires_at or NEVER.replace(tzinfo=self.earned_at.tzinfo)
         return (expires, self.earned_at, self.id)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``Lot``
 class Entry:
     """One ledger line: what changed, by how much, why and what caused it."""
 
-    seq: int
-    at: datetime
-    kind: str
-    points: int
-    ref: str
-    note: str = ""
+    seq: Final[int]
+    at: Final[datetime]
+    kind: Final[str]
+    points: Final[int]
+    ref: Final[str]
+    note: Final[str]
+
+    def __init__(
+        self, seq: int, at: datetime, kind: str, points: int, ref: str, note: str = ""
+    ) -> None:
+        self.seq = seq
+        self.at = at
+        self.kind = kind
+        self.points = points
+        self.ref = ref
+        self.note = note
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # see ``Lot``
 class Wallet:
-    lots: list[Lot] = field(default_factory=list)
-    entries: list[Entry] = field(default_factory=list)
-    debt: int = 0
-    next_lot: int = 1
-    entry_base: int = 0  # entries already stored elsewhere (a database); ``entries`` holds the rest
-    earned: int = 0  # points ever credited by earn, bonus, signup and action entries
+    lots: list[Lot]
+    entries: list[Entry]
+    debt: int
+    next_lot: int
+    entry_base: int  # entries already stored elsewhere (a database); ``entries`` holds the rest
+    earned: int  # points ever credited by earn, bonus, signup and action entries
+
+    def __init__(
+        self,
+        lots: list[Lot] | None = None,
+        entries: list[Entry] | None = None,
+        debt: int = 0,
+        next_lot: int = 1,
+        entry_base: int = 0,
+        earned: int = 0,
+    ) -> None:
+        self.lots = [] if lots is None else lots
+        self.entries = [] if entries is None else entries
+        self.debt = debt
+        self.next_lot = next_lot
+        self.entry_base = entry_base
+        self.earned = earned
 
     # -- balances -------------------------------------------------------------------------
     @property

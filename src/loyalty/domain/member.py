@@ -7,83 +7,178 @@ time-driven jobs run for an input that is then rejected, so a rejected input cha
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, Final
 
 from loyalty.domain.certificates import Certificate
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.ledger import Lot, Wallet
-from loyalty.domain.money import ZERO
+from loyalty.domain.money import UNIT, ZERO
 from loyalty.domain.tiers import TierState
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)  # __init__ by hand: see ``loyalty.domain``
 class OrderLine:
-    sku: str
-    amount: Decimal
-    eligible: bool
-    returned: bool = False
+    sku: Final[str]
+    amount: Final[Decimal]
+    eligible: Final[bool]
+    returned: bool
+
+    def __init__(self, sku: str, amount: Decimal, eligible: bool, returned: bool = False) -> None:
+        self.sku = sku
+        self.amount = amount
+        self.eligible = eligible
+        self.returned = returned
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Order:
     """A recorded purchase and what it earned; updated by returns and tier reversals."""
 
-    order: str
-    member: str | None
-    at: datetime
-    day: date
-    channel: str
-    lines: list[OrderLine]
-    non_earning: Decimal
-    points_tender: Decimal
-    eligible_total: Decimal
-    earns: bool = False
-    qualifying: Decimal = ZERO
-    tier: int = 0
-    rate: Decimal = Decimal(1)
-    campaigns: tuple[CampaignRule, ...] = ()
-    earn_points: int = 0
-    bonus_points: int = 0
-    lots: list[Lot] = field(default_factory=list)
-    shipped_at: datetime | None = None
-    released: bool = False
-    credited_at: datetime | None = None
+    order: Final[str]
+    member: str | None  # set by a retro-credit (SG-5, SM-5)
+    at: Final[datetime]
+    day: Final[date]
+    channel: Final[str]
+    lines: Final[list[OrderLine]]
+    non_earning: Final[Decimal]
+    points_tender: Final[Decimal]
+    eligible_total: Final[Decimal]
+    earns: bool
+    qualifying: Decimal
+    tier: int
+    rate: Decimal
+    campaigns: tuple[CampaignRule, ...]
+    earn_points: int
+    bonus_points: int
+    lots: list[Lot]
+    shipped_at: datetime | None
+    released: bool
+    credited_at: datetime | None
+
+    def __init__(
+        self,
+        order: str,
+        member: str | None,
+        at: datetime,
+        day: date,
+        channel: str,
+        lines: list[OrderLine],
+        non_earning: Decimal,
+        points_tender: Decimal,
+        eligible_total: Decimal,
+        earns: bool = False,
+        qualifying: Decimal = ZERO,
+        tier: int = 0,
+        rate: Decimal = UNIT,
+        campaigns: tuple[CampaignRule, ...] = (),
+        earn_points: int = 0,
+        bonus_points: int = 0,
+        lots: list[Lot] | None = None,
+        shipped_at: datetime | None = None,
+        released: bool = False,
+        credited_at: datetime | None = None,
+    ) -> None:
+        self.order = order
+        self.member = member
+        self.at = at
+        self.day = day
+        self.channel = channel
+        self.lines = lines
+        self.non_earning = non_earning
+        self.points_tender = points_tender
+        self.eligible_total = eligible_total
+        self.earns = earns
+        self.qualifying = qualifying
+        self.tier = tier
+        self.rate = rate
+        self.campaigns = campaigns
+        self.earn_points = earn_points
+        self.bonus_points = bonus_points
+        self.lots = [] if lots is None else lots
+        self.shipped_at = shipped_at
+        self.released = released
+        self.credited_at = credited_at
 
     def eligible_remaining(self) -> Decimal:
         return sum((ln.amount for ln in self.lines if ln.eligible and not ln.returned), start=ZERO)
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``
 class Notification:
-    at: datetime
-    kind: str  # tier_upgrade | certificate_issued | birthday_gift | not_enrolled
-    data: dict[str, Any]
+    at: Final[datetime]
+    kind: Final[str]  # tier_upgrade | certificate_issued | birthday_gift | not_enrolled
+    data: Final[dict[str, Any]]
+
+    def __init__(self, at: datetime, kind: str, data: dict[str, Any]) -> None:
+        self.at = at
+        self.kind = kind
+        self.data = data
 
 
-@dataclass(slots=True, eq=False)
+@dataclass(slots=True, eq=False, init=False)
 class Member:
-    id: str
-    number: str
+    id: Final[str]
+    number: Final[str]
     status: str  # active | not_enrolled (suspended is derived from the balance)
-    profile: dict[str, Any]
-    enrolled_at: datetime
+    profile: Final[dict[str, Any]]
+    enrolled_at: Final[datetime]
     clock: datetime
-    wallet: Wallet = field(default_factory=Wallet)
-    tiers: TierState = field(default_factory=TierState)
-    orders: dict[str, Order] = field(default_factory=dict)
-    certificates: list[Certificate] = field(default_factory=list)
-    reward_balance: Decimal = ZERO
-    actions_done: set[str] = field(default_factory=set)
-    birthday_years: set[int] = field(default_factory=set)
-    notifications: list[Notification] = field(default_factory=list)
-    next_month_at: datetime | None = None
+    wallet: Final[Wallet]
+    tiers: Final[TierState]
+    orders: Final[dict[str, Order]]
+    certificates: Final[list[Certificate]]
+    reward_balance: Decimal
+    actions_done: Final[set[str]]
+    birthday_years: set[int]
+    notifications: Final[list[Notification]]
+    next_month_at: datetime | None
     # trailing window: when the current tier's status lapses (the stored tier changes then)
-    tier_lapse_at: datetime | None = None
-    reversed_points: int = 0
-    outbox_base: int = 0  # notifications already stored elsewhere; ``notifications`` holds the rest
+    tier_lapse_at: datetime | None
+    reversed_points: int
+    outbox_base: int  # notifications already stored elsewhere; ``notifications`` holds the rest
+
+    def __init__(
+        self,
+        id: str,
+        number: str,
+        status: str,
+        profile: dict[str, Any],
+        enrolled_at: datetime,
+        clock: datetime,
+        wallet: Wallet | None = None,
+        tiers: TierState | None = None,
+        orders: dict[str, Order] | None = None,
+        certificates: list[Certificate] | None = None,
+        reward_balance: Decimal = ZERO,
+        actions_done: set[str] | None = None,
+        birthday_years: set[int] | None = None,
+        notifications: list[Notification] | None = None,
+        next_month_at: datetime | None = None,
+        tier_lapse_at: datetime | None = None,
+        reversed_points: int = 0,
+        outbox_base: int = 0,
+    ) -> None:
+        self.id = id
+        self.number = number
+        self.status = status
+        self.profile = profile
+        self.enrolled_at = enrolled_at
+        self.clock = clock
+        self.wallet = Wallet() if wallet is None else wallet
+        self.tiers = TierState() if tiers is None else tiers
+        self.orders = {} if orders is None else orders
+        self.certificates = [] if certificates is None else certificates
+        self.reward_balance = reward_balance
+        self.actions_done = set() if actions_done is None else actions_done
+        self.birthday_years = set() if birthday_years is None else birthday_years
+        self.notifications = [] if notifications is None else notifications
+        self.next_month_at = next_month_at
+        self.tier_lapse_at = tier_lapse_at
+        self.reversed_points = reversed_points
+        self.outbox_base = outbox_base
 
     @property
     def enrolled(self) -> bool:

@@ -16,7 +16,7 @@ A purchase earns at the tier as it stood before it; the tier changes after it (S
 from __future__ import annotations
 
 from bisect import bisect_left, insort
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, timedelta
 from decimal import Decimal
 
@@ -25,16 +25,32 @@ from loyalty.domain.money import ZERO
 from loyalty.programs.schema import Tiers
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, init=False)  # __init__ by hand: see ``loyalty.domain``
 class TierState:
     # trailing window: (local day, order), sorted by day; order -> current spend of that purchase
-    spend_by_day: list[tuple[date, str]] = field(default_factory=list)
-    order_spend: dict[str, Decimal] = field(default_factory=dict)
-    status_until: dict[int, date] = field(default_factory=dict)
+    spend_by_day: list[tuple[date, str]]
+    order_spend: dict[str, Decimal]
+    status_until: dict[int, date]
     # calendar year
-    year_spend: dict[int, Decimal] = field(default_factory=dict)
-    year_peak: dict[int, int] = field(default_factory=dict)
-    year_base: dict[int, int] = field(default_factory=dict)
+    year_spend: dict[int, Decimal]
+    year_peak: dict[int, int]
+    year_base: dict[int, int]
+
+    def __init__(
+        self,
+        spend_by_day: list[tuple[date, str]] | None = None,
+        order_spend: dict[str, Decimal] | None = None,
+        status_until: dict[int, date] | None = None,
+        year_spend: dict[int, Decimal] | None = None,
+        year_peak: dict[int, int] | None = None,
+        year_base: dict[int, int] | None = None,
+    ) -> None:
+        self.spend_by_day = [] if spend_by_day is None else spend_by_day
+        self.order_spend = {} if order_spend is None else order_spend
+        self.status_until = {} if status_until is None else status_until
+        self.year_spend = {} if year_spend is None else year_spend
+        self.year_peak = {} if year_peak is None else year_peak
+        self.year_base = {} if year_base is None else year_base
 
 
 def supported(rules: Tiers, spend: Decimal) -> int:
