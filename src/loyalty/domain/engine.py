@@ -121,11 +121,12 @@ class Engine:
                         key[0],
                     ),
                 )
-        if self.now is not None and event.at < self.now:
+        at = event.at
+        if self.now is not None and at < self.now:
             return Outcome(
                 False,
                 Conflict(
-                    f"time goes backwards: {self.local_text(event.at)} is earlier than the last "
+                    f"time goes backwards: {self.local_text(at)} is earlier than the last "
                     f"accepted input ({self.local_text(self.now)})",
                     "at",
                 ),
@@ -139,16 +140,16 @@ class Engine:
                         self.registry.drop_code(code)
             self._touched.clear()
             return Outcome(False, exc)
-        program = self.program_at(event.at)
+        program = self.program_at(at)
         for member, _ in self._touched:
-            if event.at > member.clock:
-                member.clock = event.at
-            convert(program, member, event.at, self.tz)
+            if at > member.clock:
+                member.clock = at
+            convert(program, member, at, self.tz)
             if self._trailing:
                 member.tier_lapse_at = tier_lapse(program, member, member.clock, self.tz)
             self.registry.changed(member)
         self._touched.clear()
-        self.now = event.at
+        self.now = at
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
         if key is not None:
             self.registry.remember_input(key, digest, outcome)

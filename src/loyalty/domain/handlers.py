@@ -54,81 +54,86 @@ def _suspended(program: Program, member: Member) -> bool:
 
 
 # -- enroll (SK-1, SG-1, SM-1, SM-2) -------------------------------------------------------------
-def enroll_contacts(e: Enroll) -> tuple[str | None, str | None]:
+def enroll_contacts(email: str | None, phone: str | None) -> tuple[str | None, str | None]:
     """The email and phone an enrolment gives, as they are kept for look-ups (SK-1: a blank one
     is none): ``" Ana@X.com "`` -> ``"ana@x.com"``, ``"+1 (555) 010"`` -> ``"+1555010"``."""
-    email = e.email.strip().lower() if e.email is not None and e.email.strip() else None
-    phone = normal_phone(e.phone) if e.phone is not None and e.phone.strip() else None
-    return email, phone
+    kept_email = email.strip().lower() if email is not None and email.strip() else None
+    kept_phone = normal_phone(phone) if phone is not None and phone.strip() else None
+    return kept_email, kept_phone
 
 
 def enroll(engine: Engine, e: Enroll) -> str | None:
-    program = engine.program_at(e.at)
+    at, member_id, number = e.at, e.member, e.member_number  # each read once (see ``purchase``)
+    program = engine.program_at(at)
+    rules = program.enrollment
     registry = engine.registry
-    if registry.is_taken(e.member):
-        raise Conflict(f"member {e.member} is already enrolled", "member")
-    fields = {k: getattr(e, k) for k in PROFILE_FIELDS if not _blank(getattr(e, k))}
-    email, phone = enroll_contacts(e)
+    if registry.is_taken(member_id):
+        raise Conflict(f"member {member_id} is already enrolled", "member")
+    given = {k: getattr(e, k) for k in PROFILE_FIELDS}
+    fields = {k: v for k, v in given.items() if not _blank(v)}
+    email, phone = enroll_contacts(given["email"], given["phone"])
     target: str | None = None
-    if e.member_number is not None:
-        if not program.enrollment.link_member_number:
+    if number is not None:
+        if not rules.link_member_number:
             raise NotAllowed(
                 "this program does not link a registration to an existing member number "
                 "(one account per person)",
                 "member_number",
             )
-        if not numbers.is_valid(e.member_number):
+        if not numbers.is_valid(number):
             raise InvalidInput("not a valid member number (check digit)", "member_number")
-        target = registry.number_owner(e.member_number)
+        target = registry.number_owner(number)
         if target is None:
-            raise UnknownReference(f"no member has number {e.member_number}", "member_number")
-    if email and program.enrollment.unique_email and _other(registry.email_owner(email), target):
+            raise UnknownReference(f"no member has number {number}", "member_number")
+    if email and rules.unique_email and _other(registry.email_owner(email), target):
         raise Conflict("a member with this email already exists (one per person)", "email")
-    if phone and program.enrollment.unique_phone and _other(registry.phone_owner(phone), target):
+    if phone and rules.unique_phone and _other(registry.phone_owner(phone), target):
         raise Conflict("a member with this phone already exists (one per person)", "phone")
-    missing = [f for f in program.enrollment.required_fields if f not in fields]
+    missing = [f for f in rules.required_fields if f not in fields]
     if missing and target is None:  # a link (SM-2) joins an account that has them already
         raise InvalidInput(f"missing required fields: {', '.join(missing)}", missing[0])
     if target is not None:  # SM-2: link an online registration to a boutique number
-        member = engine.member_at(target, e.at)
+        member = engine.member_at(target, at)
         # what the registration leaves out keeps its value (opt-in and delivery included)
-        given = e.model_fields_set
+        stated = e.model_fields_set
         member.profile.update(
             fields,
-            **{k: getattr(e, k) for k in ("email_opt_in", "delivery") if k in given},
+            **{k: getattr(e, k) for k in ("email_opt_in", "delivery") if k in stated},
         )
-        reschedule(engine.monthly_work, member, e.at, engine.tz)  # a birth month learnt
-        registry.add_alias(e.member, target)
+        reschedule(engine.monthly_work, member, at, engine.tz)  # a birth month learnt
+        registry.add_alias(member_id, target)
         registry.register_contacts(target, email, phone)
         return f"linked to member {target} ({member.number})"
-    excluded = e.country is not None and e.country in program.enrollment.excluded_countries
+    country = given["country"]
+    excluded = country is not None and country in rules.excluded_countries
     sequence = registry.next_member_seq()
     member = Member(
-        id=e.member,
-        number=numbers.member_number(program.enrollment.member_number_prefix, sequence),
+        id=member_id,
+        number=numbers.member_number(rules.member_number_prefix, sequence),
         status="not_enrolled" if excluded else "active",
         profile={**fields, "email_opt_in": e.email_opt_in, "delivery": e.delivery},
-        enrolled_at=e.at,
-        clock=e.at,
+        enrolled_at=at,
+        clock=at,
     )
     engine.add_member(member)
-    registry.register_contacts(member.id, email, phone)
+    registry.register_contacts(member_id, email, phone)
     if excluded:
         member.notifications.append(
-            Notification(e.at, "not_enrolled", {"reason": program.enrollment.excluded_reason})
+            Notification(at, "not_enrolled", {"reason": rules.excluded_reason})
         )
-        return f"not enrolled: {program.enrollment.excluded_reason}"
-    if program.enrollment.signup_points:
+        return f"not enrolled: {rules.excluded_reason}"
+    signup = rules.signup_points
+    if signup:
         member.wallet.credit(
-            e.at,
+            at,
             "signup",
-            program.enrollment.signup_points,
+            signup,
             "signup",
-            earned_at=e.at,
-            available_at=e.at,
-            expires_at=expires_at(program.expiry, e.at, engine.tz),
+            earned_at=at,
+            available_at=at,
+            expires_at=expires_at(program.expiry, at, engine.tz),
         )
-    birthday_gift(program, member, e.at, engine.tz, engine.issue_certificate)
+    birthday_gift(program, member, at, engine.tz, engine.issue_certificate)
     return f"member number {member.number}"
 
 
@@ -181,30 +186,37 @@ def _check_certificates(engine: Engine, e: Purchase, member: Member | None) -> l
 
 
 def purchase(engine: Engine, e: Purchase) -> str | None:
-    if engine.registry.has_order(e.order):
-        raise Conflict(f"order {e.order} was already recorded", "order")
-    program = engine.program_at(e.at)
-    member = engine.member_at(e.member, e.at) if e.member is not None else None
+    # each field read once: a read of a pydantic model's field costs ~400 instructions
+    at, order_id, member_id, channel = e.at, e.order, e.member, e.channel
+    if engine.registry.has_order(order_id):
+        raise Conflict(f"order {order_id} was already recorded", "order")
+    program = engine.program_at(at)
+    member = engine.member_at(member_id, at) if member_id is not None else None
     certs = _check_certificates(engine, e, member)
     rules = program.earning
     lines = []
     eligible_total = non_earning = points_tender = ZERO
     for ln in e.lines:
+        amount = ln.amount
         eligible = line_eligible(rules, ln.kind, ln.department, ln.brand)
-        lines.append(OrderLine(ln.sku, ln.amount, eligible))
+        lines.append(OrderLine(ln.sku, amount, eligible))
         if eligible:
-            eligible_total += ln.amount
-    for t in e.tenders:
-        if t.type in rules.non_earning_tenders:
-            non_earning += t.amount
-        if t.type == "points":
-            points_tender += t.amount
+            eligible_total += amount
+    tenders = e.tenders
+    if tenders:
+        kept_back = rules.non_earning_tenders
+        for t in tenders:
+            kind = t.type
+            if kind in kept_back:
+                non_earning += t.amount
+            if kind == "points":
+                points_tender += t.amount
     order = Order(
-        order=e.order,
+        order=order_id,
         member=member.id if member else None,
-        at=e.at,
-        day=local_date(e.at, engine.tz),
-        channel=e.channel,
+        at=at,
+        day=local_date(at, engine.tz),
+        channel=channel,
         lines=lines,
         non_earning=non_earning,
         points_tender=points_tender,
@@ -215,12 +227,12 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
         return "no member: the purchase earns nothing"
     engine.registry.add_member_order(member, order)
     for cert in certs:
-        cert.redeemed_at, cert.redeemed_order = e.at, e.order
+        cert.redeemed_at, cert.redeemed_order = at, order_id
     if not member.enrolled:
         return "member is not enrolled: the purchase earns nothing"
-    if e.channel not in rules.channels:
-        return f"purchases on channel {e.channel} earn no points"
-    credit_order(engine, program, member, order, e.at)
+    if channel not in rules.channels:
+        return f"purchases on channel {channel} earn no points"
+    credit_order(engine, program, member, order, at)
     return None
 
 
@@ -241,9 +253,10 @@ def credit_order(
         earned.earn,
         earned.bonus,
     )
-    waits = order.channel in program.pending.from_shipment_channels and order.shipped_at is None
-    start = at if order.shipped_at is None else max(at, order.shipped_at)
-    ready = None if waits else available_at(program.pending, start, engine.tz)
+    pending, shipped_at = program.pending, order.shipped_at
+    waits = shipped_at is None and order.channel in pending.from_shipment_channels
+    start = at if shipped_at is None else max(at, shipped_at)
+    ready = None if waits else available_at(pending, start, engine.tz)
     expires = expires_at(program.expiry, order.at, engine.tz)
     ref = f"order:{order.order}"
     wallet = member.wallet

@@ -11,7 +11,7 @@ Expiry, always counted from the date earned: ``never`` (SK-9); ``years_after_ear
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import (
@@ -26,19 +26,31 @@ from loyalty.programs.schema import Expiry, Pending
 
 
 def available_at(rule: Pending, start: datetime, tz: ZoneInfo) -> datetime:
-    if rule.kind == "none" or rule.amount == 0:
+    kind, amount = rule.kind, rule.amount
+    if kind == "none" or amount == 0:
         return start
-    if rule.kind == "hours":
-        return start + timedelta(hours=rule.amount)
-    if rule.kind == "days":
-        return add_local_days(start, rule.amount, tz)
-    return add_business_days(start, rule.amount, rule.country, tz)
+    if kind == "hours":
+        return start + timedelta(hours=amount)
+    if kind == "days":
+        return add_local_days(start, amount, tz)
+    return add_business_days(start, amount, rule.country, tz)
+
+
+# (local day earned, kind, years or months, zone) -> expiry; every input of a day shares it
+_EXPIRIES: dict[tuple[date, str, int, ZoneInfo], datetime] = {}
 
 
 def expires_at(rule: Expiry, earned: datetime, tz: ZoneInfo) -> datetime | None:
-    if rule.kind == "never":
+    kind = rule.kind
+    if kind == "never":
         return None
-    day = local_date(earned, tz)
-    if rule.kind == "years_after_earn":
-        return end_of_day(add_years(day, rule.years), tz)
-    return end_of_day(month_end(day, rule.months), tz)
+    years = kind == "years_after_earn"
+    key = (local_date(earned, tz), kind, rule.years if years else rule.months, tz)
+    found = _EXPIRIES.get(key)
+    if found is None:
+        day, _, count, _ = key
+        found = end_of_day(add_years(day, count) if years else month_end(day, count), tz)
+        if len(_EXPIRIES) >= 65536:
+            _EXPIRIES.clear()
+        _EXPIRIES[key] = found
+    return found

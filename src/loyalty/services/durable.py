@@ -349,7 +349,7 @@ class DurableEngine:
             if key is not None:
                 keys.add(key)
             if isinstance(event, Enroll):
-                email, phone = enroll_contacts(event)
+                email, phone = enroll_contacts(event.email, event.phone)
                 if email:
                     emails.add(email)
                 if phone:

@@ -1,0 +1,76 @@
+"""Local-calendar arithmetic (``domain/calendar.py``) against the plain formulas it replaced: the
+last instant's local time is remembered, and "N days later at the same local time" is computed by
+arithmetic on the local time. Both must give exactly what ``astimezone`` and ``combine`` give, in
+zones with and without daylight saving time, ambiguous and skipped local hours included."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from loyalty.domain.calendar import (
+    add_business_days,
+    add_local_days,
+    business_day_after,
+    local_date,
+    local_time,
+)
+
+ZONES = [ZoneInfo(name) for name in ("America/New_York", "Asia/Kuala_Lumpur", "Europe/London")]
+instants = st.datetimes(
+    min_value=datetime(1990, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
+)
+
+
+def _old_add_local_days(at: datetime, days: int, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    day = local.date() + timedelta(days=days)
+    return datetime.combine(day, local.time(), tzinfo=tz).astimezone(UTC)
+
+
+def _old_add_business_days(at: datetime, days: int, country: str | None, tz: ZoneInfo) -> datetime:
+    local = at.astimezone(tz)
+    day = business_day_after(local.date(), days, country)
+    return datetime.combine(day, local.time(), tzinfo=tz).astimezone(UTC)
+
+
+@settings(max_examples=400)
+@given(instants, st.integers(0, 800), st.sampled_from(ZONES))
+def test_add_local_days_is_the_same_local_time_days_later(
+    at: datetime, days: int, tz: ZoneInfo
+) -> None:
+    assert add_local_days(at, days, tz) == _old_add_local_days(at, days, tz)
+    assert add_local_days(at, days, tz).tzinfo is UTC
+
+
+@settings(max_examples=200)
+@given(instants, st.integers(0, 20), st.sampled_from(ZONES), st.sampled_from([None, "US", "MY"]))
+def test_add_business_days_is_the_same_local_time_on_that_day(
+    at: datetime, days: int, tz: ZoneInfo, country: str | None
+) -> None:
+    assert add_business_days(at, days, country, tz) == _old_add_business_days(at, days, country, tz)
+
+
+@given(st.lists(st.tuples(instants, st.sampled_from(ZONES)), min_size=1, max_size=20))
+def test_the_remembered_local_time_is_only_used_for_the_same_instant_and_zone(
+    asked: list[tuple[datetime, ZoneInfo]],
+) -> None:
+    for at, tz in asked + asked[::-1]:
+        assert local_time(at, tz) == at.astimezone(tz)
+        assert local_time(at, tz).utcoffset() == at.astimezone(tz).utcoffset()
+        assert local_date(at, tz) == at.astimezone(tz).date()
+
+
+def test_the_second_of_two_ambiguous_hours_keeps_its_fold() -> None:
+    """2024-11-03 01:30 happens twice in New York; 7 days after the second one is 01:30 EST."""
+    tz = ZoneInfo("America/New_York")
+    second = datetime(2024, 11, 3, 6, 30, tzinfo=UTC)  # 01:30 EST, fold=1
+    assert local_time(second, tz).fold == 1
+    assert add_local_days(second, 7, tz) == datetime(2024, 11, 10, 6, 30, tzinfo=UTC)
+    assert add_local_days(second, 0, tz) == second
+    spring = datetime(2024, 3, 9, 7, 30, tzinfo=UTC)  # 02:30 EST; 2024-03-10 02:30 never happens
+    assert add_local_days(spring, 1, tz) == _old_add_local_days(spring, 1, tz)
+    assert local_date(spring, tz) == date(2024, 3, 9)
