@@ -13,6 +13,7 @@ from hypothesis import example, given
 from hypothesis import strategies as st
 
 from loyalty.domain import fields
+from loyalty.domain.money import CENT
 
 MONEY_RE = re.compile(fields.MONEY_PATTERN)
 TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}")
@@ -28,7 +29,7 @@ def _money_by_definition(value: str) -> Decimal | None:
     if not MONEY_RE.fullmatch(value):
         return None
     amount = Decimal(value)
-    return None if amount >= fields.MONEY_LIMIT else amount.quantize(fields.CENT)
+    return None if amount >= fields.MONEY_LIMIT else amount.quantize(CENT)
 
 
 def _accepted(check: object, value: str) -> object:

@@ -59,7 +59,7 @@ def start_of_day(day: date, tz: ZoneInfo) -> datetime:
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
     """The first instant after ``day`` (exclusive end): what lapses 'through day' lapses here."""
-    return start_of_day(day + timedelta(days=1), tz)
+    return start_of_day(day + DAY, tz)
 
 
 @lru_cache(maxsize=65536)
@@ -72,7 +72,7 @@ def add_years(day: date, years: int) -> date:
 def month_end(day: date, months_after: int = 0) -> date:
     """Last day of the month ``months_after`` months after ``day``'s month."""
     first = day.replace(day=1) + relativedelta(months=months_after + 1)
-    return first - timedelta(days=1)
+    return first - DAY
 
 
 def first_of_next_month(day: date) -> date:
@@ -104,7 +104,7 @@ def business_day_after(day: date, days: int, country: str | None) -> date:
     """The ``days``-th business day after ``day``."""
     counted = 0
     while counted < days:
-        day += timedelta(days=1)
+        day += DAY
         if is_business_day(day, country):
             counted += 1
     return day

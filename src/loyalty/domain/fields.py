@@ -13,11 +13,12 @@ import re
 from datetime import UTC, datetime
 from decimal import Decimal
 
+from loyalty.domain.money import CENT
+
 MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
 MONEY_MESSAGE = "money must be a non-negative decimal string with at most 2 decimals"
 MONEY_LIMIT = Decimal(10) ** 12
 LIMIT_MESSAGE = "money must be less than 1000000000000 (at most 12 digits before the point)"
-CENT = Decimal("0.01")
 TIME_MESSAGE = "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)"
 NAIVE_MESSAGE = "time must be ISO-8601 with a UTC offset"
 FIRST_YEAR, LAST_YEAR = 1900, 9000
