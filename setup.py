@@ -5,8 +5,8 @@ as black and mypy ship themselves.
 
 Without ``LOYALTY_COMPILE=1`` (the default, and every editable install) the package is plain
 Python. The compiled modules behave the same: ``make test`` runs the golden, property and
-scenario tests against them too. Modules left interpreted: ``events`` (pydantic models),
-``registry`` (storage adapters subclass it) and ``errors``.
+scenario tests against them too. Modules left interpreted: ``events`` (pydantic models) and
+``errors``.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-INTERPRETED = {"__init__.py", "events.py", "registry.py", "errors.py"}
+INTERPRETED = {"__init__.py", "events.py", "errors.py"}
 
 
 def compiled_modules() -> list[str]:

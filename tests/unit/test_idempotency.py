@@ -5,8 +5,8 @@ time and returns the first result; a different payload under the same key is rej
 from __future__ import annotations
 
 from loyalty import Engine, load_program
-from loyalty.domain.engine import _digest
 from loyalty.domain.events import parse_event
+from loyalty.domain.received import payload_digest
 
 ENROLL = {"type": "enroll", "at": "2024-01-02T10:00:00-05:00", "member": "m1", "email": "a@x.com"}
 
@@ -66,5 +66,70 @@ def test_payload_digests_stay_those_stored_by_earlier_versions() -> None:
         b'"starts":"2024-02-01T00:00:00+08:00","ends":"2024-03-01T00:00:00+08:00",'
         b'"multiplier":"2","min_spend":"100"}'
     )
-    assert _digest(purchase).hex() == "d091783b1822be8126cb4af89fd95460"
-    assert _digest(campaign).hex() == "0bd23fe9ee95693eea7ad713e5abd7b7"
+    assert payload_digest(purchase).hex() == "d091783b1822be8126cb4af89fd95460"
+    assert payload_digest(campaign).hex() == "0bd23fe9ee95693eea7ad713e5abd7b7"
+
+
+LINE = (
+    b'{"type":"purchase","at":"2024-01-04T01:17:14-05:00","member":"m1","order":"o1",'
+    b'"channel":"online","lines":[{"sku":"S1","amount":"16.4"}]}'
+)
+# the same payload spelt otherwise, sent later: fields in another order, "16.40", spaces
+RESPELT = (
+    b'{"order": "o1", "type": "purchase", "member": "m1", "channel": "online",'
+    b' "lines": [{"amount": "16.40", "sku": "S1"}], "at": "2024-01-05T09:00:00-05:00"}'
+)
+OTHER = RESPELT.replace(b'"16.40"', b'"16.41"')
+
+
+def _enrolled() -> Engine:
+    engine = Engine(load_program("soko"))
+    assert engine.apply(ENROLL).accepted
+    return engine
+
+
+def test_a_repeat_spelt_otherwise_is_a_repeat_when_the_first_came_as_a_line() -> None:
+    """The in-memory registry keeps the first line and fingerprints it only when its key comes
+    again (``Received``): both sides are then fingerprinted the same way."""
+    engine = _enrolled()
+    assert engine.apply(LINE).accepted
+    again = engine.apply(RESPELT)
+    assert again.accepted and again.duplicate
+    assert engine.summary("m1")["points"]["pending"] == 16
+
+
+def test_a_different_payload_under_a_key_first_sent_as_a_line_is_refused() -> None:
+    engine = _enrolled()
+    assert engine.apply(LINE.decode()).accepted  # a str line, as well as bytes
+    before = engine.summary("m1")
+    outcome = engine.apply(OTHER)
+    assert not outcome.accepted and outcome.error is not None
+    assert "different payload" in outcome.error.message
+    assert engine.summary("m1") == before
+
+
+def test_a_parsed_event_is_kept_as_it_came_and_compared_when_its_key_comes_again() -> None:
+    engine = _enrolled()
+    assert engine.apply(parse_event(LINE)).accepted
+    assert engine.apply(parse_event(RESPELT)).duplicate
+    assert not engine.apply(parse_event(OTHER)).accepted
+
+
+def test_the_in_memory_registry_defers_fingerprints_until_a_key_comes_again() -> None:
+    engine = _enrolled()
+    engine.apply(LINE)
+    received = engine.registry.inputs[("purchase", "o1")][0]
+    assert received._digest is None and received._source == LINE
+    engine.apply(RESPELT)
+    assert received.fingerprint() == payload_digest(parse_event(LINE))
+    assert received._source is None  # the line is let go once fingerprinted
+
+
+def test_a_dict_is_fingerprinted_at_once_since_the_caller_may_change_it() -> None:
+    engine = _enrolled()
+    purchase = parse_event(LINE).model_dump(mode="json")
+    assert engine.apply(purchase).accepted
+    received = engine.registry.inputs[("purchase", "o1")][0]
+    assert received._digest == payload_digest(parse_event(LINE))
+    purchase["lines"][0]["amount"] = "99.00"  # changed after the call: still a conflict
+    assert not engine.apply(purchase).accepted

@@ -9,7 +9,6 @@ same key with a different payload is rejected.
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_right
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
@@ -32,6 +31,7 @@ from loyalty.domain.jobs import (
 )
 from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
+from loyalty.domain.received import Received, payload_digest
 from loyalty.domain.registry import Registry
 from loyalty.domain.summary import member_summary
 from loyalty.domain.tiers import tier_on
@@ -60,15 +60,6 @@ class Outcome:
 
 
 ACCEPTED = Outcome(True)
-
-
-_NOT_AT = {"at"}
-
-
-def _digest(event: Event) -> bytes:
-    """The payload's fingerprint: the event's canonical JSON without its time."""
-    payload = event.__pydantic_serializer__.to_json(event, exclude=_NOT_AT)
-    return hashlib.blake2b(payload, digest_size=16).digest()
 
 
 class Engine:
@@ -106,12 +97,10 @@ class Engine:
         except LoyaltyError as exc:
             return Outcome(False, exc)
         key = event.key()
-        digest = b""
         if key is not None:
-            digest = _digest(event)
             seen = self.registry.seen_input(key)
             if seen is not None:
-                if seen[0] == digest:
+                if seen[0].fingerprint() == payload_digest(event):
                     return replace(cast(Outcome, seen[1]), duplicate=True)
                 return Outcome(
                     False,
@@ -152,7 +141,11 @@ class Engine:
         self.now = at
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
         if key is not None:
-            self.registry.remember_input(key, digest, outcome)
+            if isinstance(raw, dict) or not self.registry.defers_fingerprints():
+                received = Received(payload_digest(event))  # (a dict may change after the call)
+            else:
+                received = Received(None, raw)
+            self.registry.remember_input(key, received, outcome)
         return outcome
 
     # -- members --------------------------------------------------------------------------------

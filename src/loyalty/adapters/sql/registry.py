@@ -24,6 +24,7 @@ from loyalty.domain.figures import expiry_month, month_of
 from loyalty.domain.jobs import next_due, tier_lapse
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
+from loyalty.domain.received import Received
 from loyalty.domain.registry import Registry
 from loyalty.domain.summary import status
 from loyalty.domain.tiers import tier_on
@@ -403,7 +404,10 @@ class SqlRegistry(Registry):
         super().add_campaign(rule)
         self._new_campaigns.append(rule)
 
-    def seen_input(self, key: tuple[str, ...]) -> tuple[bytes, Any] | None:
+    def defers_fingerprints(self) -> bool:
+        return False  # stored with every input
+
+    def seen_input(self, key: tuple[str, ...]) -> tuple[Received, Any] | None:
         found = self.inputs.get(key)
         if found is not None or ("input", SEP.join(key)) in self._absent:
             return found
@@ -414,12 +418,16 @@ class SqlRegistry(Registry):
         ).first()
         if row is None:
             return None
-        return bytes.fromhex(row[0]), Outcome(True, message=row[1])
+        return Received(bytes.fromhex(row[0])), Outcome(True, message=row[1])
 
-    def remember_input(self, key: tuple[str, ...], digest: bytes, outcome: Any) -> None:
-        super().remember_input(key, digest, outcome)
+    def remember_input(self, key: tuple[str, ...], received: Received, outcome: Any) -> None:
+        super().remember_input(key, received, outcome)
         self._new_inputs.append(
-            {"key": SEP.join(key), "digest": digest.hex(), "message": outcome.message}
+            {
+                "key": SEP.join(key),
+                "digest": received.fingerprint().hex(),
+                "message": outcome.message,
+            }
         )
 
     def changed(self, member: Member) -> None:
@@ -474,7 +482,7 @@ class SqlRegistry(Registry):
                 part,
             ):
                 self.inputs[tuple(key.split(SEP))] = (
-                    bytes.fromhex(digest),
+                    Received(bytes.fromhex(digest)),
                     Outcome(True, message=message),
                 )
                 found.add(key)

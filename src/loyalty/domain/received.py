@@ -1,0 +1,49 @@
+"""Idempotency (SPEC §2): what the engine keeps of each input with a key.
+
+An exact repeat (the same key and payload, at any time, in any spelling: ``"16.4"`` and
+``"16.40"``, fields in another order) returns the first outcome and changes nothing; the same key
+with another payload is rejected. Payloads are compared by fingerprint: BLAKE2b of the event's
+canonical JSON (pydantic's) without its time.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from loyalty.domain.events import Event, parse_event
+
+_NOT_AT = {"at"}
+
+
+def payload_digest(event: Event) -> bytes:
+    """The payload's fingerprint: the event's canonical JSON without its time."""
+    payload = event.__pydantic_serializer__.to_json(event, exclude=_NOT_AT)
+    return hashlib.blake2b(payload, digest_size=16).digest()
+
+
+class Received:
+    """What is kept of an input with an idempotency key, to tell an exact repeat (the same
+    payload, whatever its time and spelling) from a different payload under the same key.
+
+    That is the fingerprint ``payload_digest`` (~4 us: pydantic's canonical JSON, then BLAKE2b). A
+    storage adapter stores it with every input, so it asks for it at once (``fingerprint``). The
+    in-memory registry only needs it when the key comes again, which few do: it keeps the input
+    as it came (the JSON line or the parsed event, both immutable; a simulation holds them
+    anyway, a replay of a file keeps its lines with a key) and computes the fingerprint then, from
+    a second parse of the line."""
+
+    __slots__ = ("_digest", "_source")
+
+    def __init__(self, digest: bytes | None, source: str | bytes | Event | None = None) -> None:
+        self._digest = digest
+        self._source = source
+
+    def fingerprint(self) -> bytes:
+        digest = self._digest
+        if digest is None:
+            source = self._source
+            assert source is not None, "a Received holds a digest or its input"
+            event = parse_event(source) if isinstance(source, str | bytes) else source
+            digest = self._digest = payload_digest(event)
+            self._source = None
+        return digest
