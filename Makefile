@@ -60,7 +60,8 @@ unit-compiled: $(COMPILED_STAMP) postgres
 	  tests/unit/test_compiled_build.py tests/integration/test_golden_replay.py \
 	  tests/property tests/scenarios tests/unit/test_bad_input.py tests/unit/test_idempotency.py \
 	  tests/unit/test_tier_state.py tests/unit/test_money.py tests/unit/test_records.py \
-	  tests/unit/test_numbers.py tests/unit/test_calendar.py tests/integration/test_differential.py \
+	  tests/unit/test_numbers.py tests/unit/test_calendar.py tests/unit/test_fields.py \
+	  tests/integration/test_differential.py \
 	  tests/integration/test_import_member_cache.py tests/unit/test_codec_documents.py \
 	  -k "memory or sqlite or not scenarios"
 

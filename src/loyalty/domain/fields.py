@@ -27,6 +27,12 @@ MULTIPLIER_MESSAGE = 'a multiplier is a decimal string above 0, at most 9999.999
 _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
 
 
+# text -> amount, of the amounts accepted lately: prices recur (a catalogue's, "0.00"), and a
+# Decimal is immutable, so one can be shared; a hit costs a twentieth of the checks and the parse
+_AMOUNTS: dict[str, Decimal] = {}
+AMOUNTS_KEPT = 65536
+
+
 def money(value: object) -> Decimal:
     """A non-negative amount with at most 2 decimals, below ``MONEY_LIMIT``, to the cent. Events
     are only read from JSON (``parse_event``), so money always arrives as text.
@@ -34,7 +40,20 @@ def money(value: object) -> Decimal:
     ``MONEY_PATTERN`` checked by hand (a third of the cost of the regular expression): ASCII
     digits, then at most one point and one or two digits; "5.", ".5", "1e3" and "5.00" followed by
     a newline fail."""
-    if not isinstance(value, str) or not value.isascii():
+    if not isinstance(value, str):
+        raise ValueError(MONEY_MESSAGE)
+    known = _AMOUNTS.get(value)
+    if known is not None:
+        return known
+    amount = _checked_money(value)
+    if len(_AMOUNTS) >= AMOUNTS_KEPT:
+        _AMOUNTS.clear()
+    _AMOUNTS[value] = amount
+    return amount
+
+
+def _checked_money(value: str) -> Decimal:
+    if not value.isascii():
         raise ValueError(MONEY_MESSAGE)
     whole, point, cents = value.partition(".")
     if not whole.isdigit() or (point and not (cents.isdigit() and len(cents) <= 2)):
@@ -67,7 +86,7 @@ def instant(value: object) -> datetime:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(TIME_MESSAGE) from None
-    if parsed.tzinfo is None or parsed.utcoffset() is None:
+    if parsed.tzinfo is None:  # else a fixed offset (``fromisoformat`` makes no other tzinfo)
         raise ValueError(NAIVE_MESSAGE)
     if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
         raise ValueError(f"time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
