@@ -57,7 +57,7 @@ def main() -> None:
         program = load_program(preset)
         started = time.perf_counter()
         result = replay_lines(program, lines)
-        result.engine.summaries()
+        result.output()  # the summaries, as `loyalty replay` prints them
         seconds = time.perf_counter() - started
         n = len(lines)
         total_events += n

@@ -173,7 +173,7 @@ def main() -> None:
     if args.baseline:
         started = time.perf_counter()
         replay = replay_file(a, path)
-        replay.engine.summaries()
+        replay.output()
         seconds = time.perf_counter() - started
         print(
             f"baseline: replay_file of A on one core {seconds:.1f} s "

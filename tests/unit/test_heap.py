@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import gc
 import weakref
+from types import SimpleNamespace
+from typing import Any
 
-from loyalty.services.heap import GrowingHeap
+from loyalty.services.heap import GrowingHeap, paused_collector
+from loyalty.services.replay import replay_lines
 
 
 class Node:
@@ -39,3 +42,38 @@ def test_a_paused_collector_stays_paused() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_a_replay_output_is_built_with_the_collector_paused_and_restores_it() -> None:
+    """``ReplayResult.output`` builds the summaries under ``paused_collector``: the collector is
+    off while they are made, and as it was after (even when building them fails)."""
+    seen: list[bool] = []
+    with paused_collector():
+        seen.append(gc.isenabled())
+    assert seen == [False] and gc.isenabled()
+    gc.disable()
+    try:
+        with paused_collector():
+            pass
+        assert not gc.isenabled()
+    finally:
+        gc.enable()
+    try:
+        with paused_collector():
+            raise ValueError("boom")
+    except ValueError:
+        pass
+    assert gc.isenabled()
+    result = replay_lines(
+        "soko",
+        ['{"type":"enroll","at":"2024-01-02T10:00:00-05:00","member":"m1","email":"a@x.com"}'],
+    )
+    summaries = result.engine.summaries
+
+    def watched() -> dict[str, Any]:
+        seen.append(gc.isenabled())
+        return summaries()
+
+    result.engine = SimpleNamespace(summaries=watched)  # type: ignore[assignment]
+    assert set(result.output()["members"]) == {"m1"}
+    assert seen == [False, False] and gc.isenabled()

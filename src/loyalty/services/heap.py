@@ -17,6 +17,8 @@ again. Acyclic garbage is freed by reference counting as always, frozen or not.
 from __future__ import annotations
 
 import gc
+from collections.abc import Iterator
+from contextlib import contextmanager
 from types import TracebackType
 
 
@@ -41,4 +43,18 @@ class GrowingHeap:
     ) -> None:
         gc.unfreeze()
         if self._was_enabled:
+            gc.enable()
+
+
+@contextmanager
+def paused_collector() -> Iterator[None]:
+    """The collector paused while a large result without reference cycles is built beside a large
+    state: each allocation counts towards a collection, and the full ones rescan the whole state.
+    The summaries of a replay of 33,333 members: 2.85 s with the collector, 0.53 s without."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
             gc.enable()

@@ -12,6 +12,7 @@ from typing import Any
 from loyalty.domain.engine import Engine
 from loyalty.programs.loader import load_program
 from loyalty.programs.schema import Program
+from loyalty.services.heap import paused_collector
 
 
 @dataclass
@@ -21,7 +22,8 @@ class ReplayResult:
     accepted: int = 0
 
     def output(self) -> dict[str, Any]:
-        return {"members": self.engine.summaries(), "rejected": self.rejected}
+        with paused_collector():  # ~5x faster for 100,000 members (see ``paused_collector``)
+            return {"members": self.engine.summaries(), "rejected": self.rejected}
 
 
 FREEZE_EVERY = 1_000
