@@ -35,11 +35,7 @@ AMOUNTS_KEPT = 65536
 
 def money(value: object) -> Decimal:
     """A non-negative amount with at most 2 decimals, below ``MONEY_LIMIT``, to the cent. Events
-    are only read from JSON (``parse_event``), so money always arrives as text.
-
-    ``MONEY_PATTERN`` checked by hand (a third of the cost of the regular expression): ASCII
-    digits, then at most one point and one or two digits; "5.", ".5", "1e3" and "5.00" followed by
-    a newline fail."""
+    are only read from JSON (``parse_event``), so money always arrives as text."""
     if not isinstance(value, str):
         raise ValueError(MONEY_MESSAGE)
     known = _AMOUNTS.get(value)
@@ -53,6 +49,9 @@ def money(value: object) -> Decimal:
 
 
 def _checked_money(value: str) -> Decimal:
+    """``MONEY_PATTERN`` checked by hand (a third of the cost of the regular expression): ASCII
+    digits, then at most one point and one or two digits; "5.", ".5", "1e3" and "5.00" followed by
+    a newline fail."""
     if not value.isascii():
         raise ValueError(MONEY_MESSAGE)
     whole, point, cents = value.partition(".")
