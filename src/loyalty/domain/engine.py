@@ -74,6 +74,7 @@ class Engine:
         self.monthly_work = monthly_work(self._versions)
         self._trailing = any(v.tiers.window == "trailing_days" for v in self._versions)
         self.registry = registry if registry is not None else Registry()
+        self._defers_fingerprints = self.registry.defers_fingerprints()
         self.now: datetime | None = None
         # A live service orders inputs per member (members are independent and run in parallel);
         # a replay or an import orders the whole file.
@@ -141,7 +142,7 @@ class Engine:
         self.now = at
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
         if key is not None:
-            if isinstance(raw, dict) or not self.registry.defers_fingerprints():
+            if isinstance(raw, dict) or not self._defers_fingerprints:
                 received = Received(payload_digest(event))  # (a dict may change after the call)
             else:
                 received = Received(None, raw)
@@ -253,10 +254,11 @@ class Engine:
         found = None
         if number is not None:
             found = self.registry.number_owner(number)
+        email, phone = handlers.enroll_contacts(email, phone)  # as enrolments keep them
         if found is None and email is not None:
-            found = self.registry.email_owner(email.strip().lower())
+            found = self.registry.email_owner(email)
         if found is None and phone is not None:
-            found = self.registry.phone_owner(handlers.normal_phone(phone))
+            found = self.registry.phone_owner(phone)
         return found
 
     def certificates(self, member_id: str) -> list[Certificate]:

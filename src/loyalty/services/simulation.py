@@ -73,7 +73,7 @@ from loyalty.domain.figures import (
     tier_figures,
     tiers_over_time,
 )
-from loyalty.domain.handlers import normal_phone
+from loyalty.domain.handlers import enroll_contacts
 from loyalty.domain.jobs import next_due
 from loyalty.domain.summary import status
 from loyalty.domain.tiers import requalify, tier_on
@@ -149,10 +149,14 @@ def _identity(data: dict[str, Any], out: ScanResult) -> int:
         keys.append(_node("r", data["return"]))
     if kind == "enroll":
         out.enrollments += 1
-        if isinstance(data.get("email"), str):
-            keys.append(_node("e", data["email"].strip().lower()))
-        if isinstance(data.get("phone"), str):
-            keys.append(_node("p", normal_phone(data["phone"])))
+        email, phone = data.get("email"), data.get("phone")
+        email, phone = enroll_contacts(  # as the engine keeps them (a blank one is none)
+            email if isinstance(email, str) else None, phone if isinstance(phone, str) else None
+        )
+        if email is not None:
+            keys.append(_node("e", email))
+        if phone is not None:
+            keys.append(_node("p", phone))
         if data.get("member_number") is not None:
             out.links += 1
     if not keys:
