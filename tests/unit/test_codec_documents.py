@@ -8,6 +8,9 @@ from __future__ import annotations
 import json
 from datetime import UTC, datetime, timedelta, timezone
 
+from hypothesis import given
+from hypothesis import strategies as st
+
 from loyalty import Engine, load_program
 from loyalty.adapters import codec
 from tests.builders import ENROLL, store_purchase
@@ -39,3 +42,36 @@ def test_an_older_document_decodes_to_utc_instants_and_a_sorted_window() -> None
     assert loaded.tiers.spend_by_day == member.tiers.spend_by_day
     spent_first = [lot.id for lot in loaded.wallet.spendable()]
     assert spent_first == sorted(spent_first)  # oldest first
+
+
+_JSON_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**62), 2**62) | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(_JSON_VALUES)
+def test_documents_are_written_as_compact_json_that_reads_back_the_same(data: object) -> None:
+    """``json_text`` (pydantic-core's writer) reads back as what it was given, and is, for ASCII
+    text, the very text ``json.dumps`` writes: stored documents keep one spelling."""
+    text = codec.json_text(data)
+    assert json.loads(text) == data
+    compact = json.dumps(data, separators=(",", ":"))
+    if compact.isascii() and text.isascii():
+        assert text == compact
+
+
+def test_text_that_is_not_unicode_is_escaped_rather_than_refused() -> None:
+    text = codec.json_text({"name": "a\ud800b", "city": "Zürich"})
+    assert json.loads(text) == {"name": "a\ud800b", "city": "Zürich"}
+
+
+def test_a_member_document_is_written_once_as_it_is_read() -> None:
+    engine = Engine(load_program("soko"))
+    engine.apply(ENROLL)
+    engine.apply(store_purchase(0, 2))
+    member = engine.members["m1"]
+    text = codec.dumps(member)
+    assert text == json.dumps(json.loads(text), separators=(",", ":"))
+    assert codec.dumps(codec.loads(text)) == text

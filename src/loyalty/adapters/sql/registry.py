@@ -441,7 +441,7 @@ class SqlRegistry(Registry):
                 o.order,
                 o.member,
                 o.day.year,
-                json.dumps(codec.order_to_dict(o), separators=(",", ":")),
+                codec.json_text(codec.order_to_dict(o)),
             )
             for o in orders
         ]
