@@ -446,3 +446,26 @@ def test_SG_9_points_are_valued_at_the_prevailing_block_rate(
             Decimal("0.01")
         )
     assert figures["outstanding_by_month"][-1]["value"] == reports["liability"]["net_value"]
+
+
+def test_an_identifier_is_named_alike_in_every_scanning_process() -> None:
+    """The scan runs in several processes (by byte ranges of the file): a member's lines are only
+    kept together if every process names the member alike, whatever its hash seed (``spawn``
+    starts each worker with its own)."""
+    code = (
+        "from loyalty.services.simulation import _node; "
+        "print([_node('m', 'm-1'), _node('o', 'o-1'), _node('e', 'ana@example.com')])"
+    )
+    seen = {
+        subprocess.run(
+            [sys.executable, "-c", code],
+            env={**os.environ, "PYTHONHASHSEED": seed},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        for seed in ("1", "2")
+    }
+    assert len(seen) == 1
+    nodes = json.loads(seen.pop())
+    assert len(set(nodes)) == 3 and all(n >= simulation.RESERVED for n in nodes)

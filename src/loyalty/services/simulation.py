@@ -4,11 +4,12 @@ and compute each variant's economics with the figure functions of the database r
 
 Members are independent, so the history is split by member across processes:
 
-1. **Scan** (in parallel, by byte ranges of the file): each line is read with ``json.loads`` and
-   tied to the identifiers it names: its member, its order, its return id and, for an enrollment,
-   its email and phone (SG-1: one per person). Lines that share an identifier belong together
-   (union-find): a shipment or a return naming only an order goes with the member who bought it, a
-   retro-credit joins an anonymous purchase to its member. ``campaign`` and ``tick`` inputs are
+1. **Scan** (in parallel, by byte ranges of the file): each line is read with pydantic-core's JSON
+   reader (the engine's, twice as fast as ``json.loads``) and tied to the identifiers it names:
+   its member, its order, its return id and, for an enrollment, its email and phone (SG-1: one
+   per person). Lines that share an identifier belong together (union-find): a shipment or a
+   return naming only an order goes with the member who bought it, a retro-credit joins an
+   anonymous purchase to its member. ``campaign`` and ``tick`` inputs are
    global: they go to every partition.
 2. **Partition**: whole groups are dealt round-robin into partitions (at most
    ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
@@ -43,13 +44,12 @@ from __future__ import annotations
 
 import contextlib
 import gc
-import hashlib
-import json
 import math
 import multiprocessing
 import os
 import sys
 import tempfile
+import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
@@ -58,6 +58,8 @@ from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+
+from pydantic_core import from_json
 
 from loyalty.domain.calendar import local_date, next_month_start, zone
 from loyalty.domain.engine import Engine
@@ -93,11 +95,13 @@ Progress = Callable[[str, int, int], None]
 
 # -- scan ------------------------------------------------------------------------------------------
 def _node(kind: str, value: str) -> int:
-    """A 64-bit hash naming one identifier. A collision only puts two members in the same
-    partition, which changes nothing in the outcome."""
-    digest = hashlib.blake2b(f"{kind}\x00{value}".encode(), digest_size=8).digest()
-    node = int.from_bytes(digest, "little", signed=True)
-    return node + RESERVED if 0 <= node < RESERVED else node
+    """A 63-bit hash naming one identifier: CRC-32 and Adler-32 side by side, the same in every
+    process (Python's ``hash`` of a string is not), at a sixth of the cost of BLAKE2b. A
+    collision only puts two members in the same partition, which changes nothing in the
+    outcome."""
+    data = f"{kind}\x00{value}".encode()
+    node = zlib.crc32(data) << 31 ^ zlib.adler32(data)
+    return node + RESERVED if node < RESERVED else node
 
 
 def _aware_time(value: Any) -> datetime | None:
@@ -132,7 +136,7 @@ class ScanResult:
     last: int = NO_TIME
     enrollments: int = 0
     links: int = 0  # enrollments linking to a member number (SM-2)
-    odd: int = 0  # lines json.loads cannot read but the engine's parser might accept
+    odd: int = 0  # lines the scan cannot read but the engine's parser might accept
 
 
 def _identity(data: dict[str, Any], out: ScanResult) -> int:
@@ -172,12 +176,10 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
     for line in lines:
         data: Any = None
         if line.strip():
-            with contextlib.suppress(
-                ValueError, RecursionError
-            ):  # too deeply nested: rejected later
-                data = json.loads(line)
+            with contextlib.suppress(ValueError, RecursionError):  # rejected later
+                data = from_json(line)
             if not isinstance(data, dict):
-                try:  # the engine rejects it too, unless its parser reads what json.loads cannot
+                try:  # the engine rejects it too, unless its parser reads what the scan cannot
                     parse_event(line)
                     out.odd += 1
                 except LoyaltyError:
