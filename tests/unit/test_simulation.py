@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from loyalty import load_program, replay_file
+from loyalty.adapters import codec
 from loyalty.domain.calendar import local_date, next_month_start
 from loyalty.domain.engine import Engine
 from loyalty.domain.events import parse_event
@@ -469,3 +470,19 @@ def test_an_identifier_is_named_alike_in_every_scanning_process() -> None:
     assert len(seen) == 1
     nodes = json.loads(seen.pop())
     assert len(set(nodes)) == 3 and all(n >= simulation.RESERVED for n in nodes)
+
+
+@pytest.mark.parametrize("preset", ["sogo", "soma"])  # calendar-year tiers (SG-2, SM-3)
+def test_counting_members_per_tier_at_a_month_end_changes_no_member(
+    tmp_path: Path, preset: str
+) -> None:
+    """A month-end count runs the January requalification for members it has not run for yet,
+    for the look only: every member's stored state is the same before and after."""
+    engine = replay_file(load_program(preset), write_history(tmp_path / "h.jsonl", preset)).engine
+    assert engine.now is not None
+    before = {m: codec.dumps(member) for m, member in engine.members.items()}
+    later = engine.now + timedelta(days=400)  # a year no member has been requalified for
+    counted = Counter[tuple[str, str]]()
+    simulation._snapshot(engine, later, counted)
+    assert sum(counted.values()) > 0
+    assert {m: codec.dumps(member) for m, member in engine.members.items()} == before
