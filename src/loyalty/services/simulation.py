@@ -43,7 +43,6 @@ changing nothing; net outstanding points at each month end are the running sum o
 from __future__ import annotations
 
 import contextlib
-import gc
 import math
 import multiprocessing
 import os
@@ -90,7 +89,6 @@ PARTITION_MEMBERS = 20_000  # members a partition at most (bounds a worker's mem
 SPREAD = 4  # partitions a process at least (so that no core waits for the last one)
 SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads
 MAX_ROUNDS = 3  # estimate, correction, confirmation; then one partition
-FREEZE_EVERY = 1_000
 Progress = Callable[[str, int, int], None]
 
 
@@ -480,8 +478,8 @@ def replay_partition(
     before = clock.before if clock is not None else {}
     boundary: datetime | None = None
     one = timedelta(microseconds=1)
-    try:
-        for count, (number, event) in enumerate(events, start=1):
+    with paused_collector():  # inputs make no reference cycles (see ``replay_lines``)
+        for number, event in events:
             # month ends crossed by this input: taken before it, kept only if it moves the clock
             # (an input that is rejected or repeated changes nothing; a later one crosses them)
             taken = None
@@ -506,8 +504,6 @@ def replay_partition(
                 boundary = crossed
             elif taken is not None:
                 rows.tiers_by_month.update(taken)
-            if count % FREEZE_EVERY == 0:
-                gc.freeze()
         moment = clock.last if clock is not None else engine.now
         if moment is not None:
             while boundary is not None and boundary <= moment:
@@ -522,8 +518,6 @@ def replay_partition(
         _final_rows(engine, rows)
         if keep_members:
             rows.members = engine.summaries()
-    finally:
-        gc.unfreeze()
     return rows
 
 
