@@ -98,3 +98,14 @@ def test_a_replay_leaves_no_reference_cycles(preset: str) -> None:
     assert len(result.rejected) >= 3 and result.accepted > 100
     assert gc.isenabled()
     assert gc.collect() == 0
+
+
+def test_what_is_made_while_paused_joins_the_oldest_generation_unscanned() -> None:
+    """Else the first young collection after the pause would scan all of it (a replay's state)."""
+    with paused_collector():
+        made = [Node() for _ in range(1000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    young = {id(o) for o in gc.get_objects(generation=0)}
+    oldest = {id(o) for o in gc.get_objects(generation=2)}
+    assert not any(id(node) in young for node in made)
+    assert all(id(node) in oldest for node in made)

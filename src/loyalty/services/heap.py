@@ -48,13 +48,19 @@ class GrowingHeap:
 
 @contextmanager
 def paused_collector() -> Iterator[None]:
-    """The collector paused while a large result without reference cycles is built beside a large
-    state: each allocation counts towards a collection, and the full ones rescan the whole state.
-    The summaries of a replay of 33,333 members: 2.85 s with the collector, 0.53 s without."""
+    """The collector paused while a large state or result without reference cycles is built:
+    each allocation counts towards a collection, and the full ones rescan the whole state. The
+    summaries of a replay of 33,333 members: 2.85 s with the collector, 0.53 s without.
+
+    What was made meanwhile joins the oldest generation on the way out (``freeze`` then
+    ``unfreeze``: no scan), as if it had survived collections: else the first collection after
+    the pause, a young one, would scan all of it (1.3 s after a replay of 33,333 members)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
+        gc.freeze()
+        gc.unfreeze()
         if was_enabled:
             gc.enable()
