@@ -8,15 +8,18 @@ from __future__ import annotations
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from loyalty.domain.calendar import (
     add_business_days,
     add_local_days,
+    add_years,
     business_day_after,
     local_date,
     local_time,
+    month_end,
 )
 
 ZONES = [ZoneInfo(name) for name in ("America/New_York", "Asia/Kuala_Lumpur", "Europe/London")]
@@ -74,3 +77,22 @@ def test_the_second_of_two_ambiguous_hours_keeps_its_fold() -> None:
     spring = datetime(2024, 3, 9, 7, 30, tzinfo=UTC)  # 02:30 EST; 2024-03-10 02:30 never happens
     assert add_local_days(spring, 1, tz) == _old_add_local_days(spring, 1, tz)
     assert local_date(spring, tz) == date(2024, 3, 9)
+
+
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(9000, 12, 31)), st.integers(0, 50))
+def test_years_and_month_ends_are_dateutils(day: date, count: int) -> None:
+    """SM-7 (N years from the date earned, 29 February -> 28 February) and SG-10 (the end of the
+    Nth month after the month earned), by hand, as ``relativedelta`` computes them."""
+    assert add_years(day, count) == day + relativedelta(years=count)
+    assert month_end(day, count) == day.replace(day=1) + relativedelta(months=count + 1, days=-1)
+    assert add_local_days(datetime(2024, 3, 9, 12, tzinfo=UTC), count, ZONES[0]) == datetime(
+        2024, 3, 9, 7, tzinfo=ZONES[0]
+    ) + timedelta(days=count)
+
+
+def test_29_february_and_the_last_month_of_the_year() -> None:
+    assert add_years(date(2024, 2, 29), 1) == date(2025, 2, 28)
+    assert add_years(date(2024, 2, 29), 4) == date(2028, 2, 29)
+    assert month_end(date(2024, 12, 15), 0) == date(2024, 12, 31)
+    assert month_end(date(2024, 11, 30), 3) == date(2025, 2, 28)
+    assert month_end(date(2023, 12, 1), 2) == date(2024, 2, 29)

@@ -116,6 +116,8 @@ def earn(
 ) -> Earned:
     units = whole_units(qualifying, rules.rounding)
     live = [c for c in campaigns if c.applies(at, channel, qualifying)]
+    if not live:  # most purchases: no campaign running
+        return Earned(floor_points(units * rate), 0, (), ())
     combinable = [c for c in live if c.combinable]
     best = _total(units, rate, combinable)
     for candidate in (c for c in live if not c.combinable):
