@@ -1,11 +1,13 @@
 """Member numbers (SG-1, SM-2): the Luhn check digit, computed by character code, against the
-textbook algorithm, and numbers that pass or fail the check at the counter."""
+textbook algorithm, and numbers that pass or fail the check at the counter. Phone numbers as they
+are kept for look-ups (SG-1: one account per phone)."""
 
 from __future__ import annotations
 
 from hypothesis import given
 from hypothesis import strategies as st
 
+from loyalty.domain.handlers import normal_phone
 from loyalty.domain.numbers import is_valid, luhn_digit, member_number, sequence_of
 
 
@@ -34,6 +36,7 @@ def test_the_check_digit_is_luhns(digits: str) -> None:
 @given(st.sampled_from(["1", "55", "70", "88", "123456"]), st.integers(1, 10**8 - 1))
 def test_every_number_made_passes_and_any_one_digit_typo_fails(prefix: str, sequence: int) -> None:
     number = member_number(prefix, sequence)
+    assert number == f"{prefix}{sequence:08d}{luhn_digit(f'{prefix}{sequence:08d}')}"
     assert is_valid(number) and sequence_of(number) == sequence
     for i, ch in enumerate(number):
         typo = number[:i] + str((int(ch) + 1) % 10) + number[i + 1 :]
@@ -44,3 +47,9 @@ def test_only_ascii_digits_are_numbers() -> None:
     assert not is_valid("8800000001٣")
     assert not is_valid("88-0000001")
     assert not is_valid("8")
+
+
+@given(st.text())
+def test_a_phone_keeps_its_digits_and_plus_signs(phone: str) -> None:
+    assert normal_phone(phone) == "".join(ch for ch in phone if ch.isdigit() or ch == "+")
+    assert normal_phone("+1 (555) 010-99\t") == "+155501099"
