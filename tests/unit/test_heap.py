@@ -109,3 +109,17 @@ def test_what_is_made_while_paused_joins_the_oldest_generation_unscanned() -> No
     oldest = {id(o) for o in gc.get_objects(generation=2)}
     assert not any(id(node) in young for node in made)
     assert all(id(node) in oldest for node in made)
+
+
+def test_a_pause_inside_a_frozen_heap_leaves_it_frozen() -> None:
+    """``GrowingHeap`` freezes what each batch keeps; a pause inside it must not unfreeze that."""
+    with GrowingHeap() as heap:
+        kept = [Node() for _ in range(100)]
+        heap.step()
+        frozen = gc.get_freeze_count()
+        assert frozen > 0
+        with paused_collector():
+            made = Node()
+        assert gc.get_freeze_count() > frozen  # what the pause made is frozen too
+        assert kept and made.other is None
+    assert gc.get_freeze_count() == 0

@@ -75,8 +75,8 @@ def enroll(engine: Engine, e: Enroll) -> str | None:
     registry = engine.registry
     if registry.is_taken(member_id):
         raise Conflict(f"member {member_id} is already enrolled", "member")
-    fields_of = e.__dict__  # a pydantic model's fields: one read, not a getattr (~370) for each
-    given = {k: fields_of[k] for k in PROFILE_FIELDS}
+    values = e.__dict__  # a pydantic model's fields: one read, not a getattr (~370) for each
+    given = {k: values[k] for k in PROFILE_FIELDS}
     fields = {k: v for k, v in given.items() if not _blank(v)}
     email, phone = enroll_contacts(given["email"], given["phone"])
     target: str | None = None

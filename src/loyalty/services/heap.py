@@ -54,13 +54,16 @@ def paused_collector() -> Iterator[None]:
 
     What was made meanwhile joins the oldest generation on the way out (``freeze`` then
     ``unfreeze``: no scan), as if it had survived collections: else the first collection after
-    the pause, a young one, would scan all of it (1.3 s after a replay of 33,333 members)."""
+    the pause, a young one, would scan all of it (1.3 s after a replay of 33,333 members). If the
+    caller had frozen objects already, it stays frozen, with what was made meanwhile."""
     was_enabled = gc.isenabled()
+    frozen_before = gc.get_freeze_count()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.unfreeze()
+        if not frozen_before:
+            gc.unfreeze()
         if was_enabled:
             gc.enable()

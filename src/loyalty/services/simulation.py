@@ -9,8 +9,8 @@ Members are independent, so the history is split by member across processes:
    its member, its order, its return id and, for an enrollment, its email and phone (SG-1: one
    per person). Lines that share an identifier belong together (union-find): a shipment or a
    return naming only an order goes with the member who bought it, a retro-credit joins an
-   anonymous purchase to its member. ``campaign`` and ``tick`` inputs are
-   global: they go to every partition.
+   anonymous purchase to its member. ``campaign`` and ``tick`` inputs are global: they go to
+   every partition.
 2. **Partition**: whole groups are dealt round-robin into partitions (at most
    ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
    order and its line numbers (rejected lines are reported as a replay reports them).
