@@ -82,7 +82,8 @@ def test_the_second_of_two_ambiguous_hours_keeps_its_fold() -> None:
 @given(st.dates(min_value=date(1900, 1, 1), max_value=date(9000, 12, 31)), st.integers(0, 50))
 def test_years_and_month_ends_are_dateutils(day: date, count: int) -> None:
     """SM-7 (N years from the date earned, 29 February -> 28 February) and SG-10 (the end of the
-    Nth month after the month earned), by hand, as ``relativedelta`` computes them."""
+    Nth month after the month earned), by hand, as ``relativedelta`` computes them; and N local
+    days later (SG-6) with the remembered ``timedelta`` of each day count."""
     assert add_years(day, count) == day + relativedelta(years=count)
     assert month_end(day, count) == day.replace(day=1) + relativedelta(months=count + 1, days=-1)
     assert add_local_days(datetime(2024, 3, 9, 12, tzinfo=UTC), count, ZONES[0]) == datetime(

@@ -101,6 +101,8 @@ def rate_points(units: int, rate: Decimal, multipliers: Iterable[Decimal]) -> in
 
 
 def _total(units: int, rate: Decimal, chosen: Sequence[CampaignRule]) -> Earned:
+    if not chosen:  # most purchases: no campaign running (no tuples, no generators)
+        return Earned(rate_points(units, rate, ()), 0, (), ())
     multipliers = tuple(c.multiplier for c in chosen if c.multiplier is not None)
     bonus = sum(c.bonus_points for c in chosen)
     return Earned(rate_points(units, rate, multipliers), bonus, multipliers, tuple(chosen))
@@ -116,8 +118,8 @@ def earn(
 ) -> Earned:
     units = whole_units(qualifying, rules.rounding)
     live = [c for c in campaigns if c.applies(at, channel, qualifying)]
-    if not live:  # most purchases: no campaign running
-        return Earned(floor_points(units * rate), 0, (), ())
+    if not live:
+        return _total(units, rate, ())
     combinable = [c for c in live if c.combinable]
     best = _total(units, rate, combinable)
     for candidate in (c for c in live if not c.combinable):
