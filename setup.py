@@ -5,7 +5,7 @@ as black and mypy ship themselves.
 
 Without ``LOYALTY_COMPILE=1`` (the default, and every editable install) the package is plain
 Python. The compiled modules behave the same: ``make test`` runs the golden, property and
-scenario tests against them too. Modules left interpreted: ``events`` (pydantic models) and
+scenario tests against them too. Modules left interpreted: ``event_schema`` (pydantic models) and
 ``errors``.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 
 from setuptools import setup
 
-INTERPRETED = {"__init__.py", "events.py", "errors.py"}
+INTERPRETED = {"__init__.py", "event_schema.py", "errors.py"}
 
 
 def compiled_modules() -> list[str]:

@@ -3,22 +3,23 @@
 An exact repeat (the same key and payload, at any time, in any spelling: ``"16.4"`` and
 ``"16.40"``, fields in another order) returns the first outcome and changes nothing; the same key
 with another payload is rejected. Payloads are compared by fingerprint: BLAKE2b of the event's
-canonical JSON (pydantic's) without its time.
+canonical JSON without its time (``Event.payload``: every field, defaults included, in the order
+of ``event_schema``, written as pydantic writes the models; digests stored by earlier versions
+stay valid).
 """
 
 from __future__ import annotations
 
 import hashlib
 
-from loyalty.domain.events import Event, parse_event
+from pydantic_core import to_json
 
-_NOT_AT = {"at"}
+from loyalty.domain.events import Event, parse_event
 
 
 def payload_digest(event: Event) -> bytes:
     """The payload's fingerprint: the event's canonical JSON without its time."""
-    payload = event.__pydantic_serializer__.to_json(event, exclude=_NOT_AT)
-    return hashlib.blake2b(payload, digest_size=16).digest()
+    return hashlib.blake2b(to_json(event.payload()), digest_size=16).digest()
 
 
 class Received:
