@@ -334,6 +334,25 @@ GOOD = {  # one good input of each type; every field of each is then spoilt in t
     "release": {"type": "release", "at": AT_TEXT, "member": "m1", "order": "o1"},
     "retro_credit": {"type": "retro_credit", "at": AT_TEXT, "member": "m1", "order": "o1"},
     "tick": {"type": "tick", "at": AT_TEXT},
+    # fields given as null, as many systems write them; fields left out
+    "guest purchase": {
+        "type": "purchase",
+        "at": AT_TEXT,
+        "order": "o1",
+        "channel": "store",
+        "lines": [{"sku": "S1", "amount": "16.4", "department": None, "brand": None}],
+        "tenders": [{"type": "cash", "amount": "16.40", "code": None}],
+    },
+    "bare enrolment": {"type": "enroll", "at": AT_TEXT, "member": "m1", "email": None},
+    "blocks": {
+        "type": "redeem",
+        "at": AT_TEXT,
+        "member": "m1",
+        "reward": None,
+        "blocks": 2,
+        "order": "o2",
+        "subtotal": "40",
+    },
 }
 SPOILT = [  # every value the readers could tell apart, for every field
     *ODD_TEXT,
@@ -348,10 +367,13 @@ SPOILT = [  # every value the readers could tell apart, for every field
 
 def test_each_field_spoilt_in_turn_is_read_alike_by_both_readers() -> None:
     """Exhaustive next to the generated inputs above: each field of a good input of each type,
-    nested ones included, replaced by each value of ``SPOILT`` or left out."""
+    nested ones included, replaced by each value of ``SPOILT`` or left out; and one unknown
+    field added to each object, or a field of another type."""
     compared = 0
     for good in GOOD.values():
-        for path in _paths(good):
+        objects = [(), *{path[:-1] for path in _paths(good) if len(path) == 3}]
+        unknown = [(*place, name) for place in objects for name in ("colour", "order", "at ")]
+        for path in [*_paths(good), *unknown]:
             for value in [*SPOILT, _LEFT_OUT]:
                 data = _spoilt(good, path, value)
                 line = json.dumps(data).encode()
@@ -384,7 +406,7 @@ def _spoilt(good: dict[str, Any], path: tuple[Any, ...], value: object) -> dict[
     for step in path[:-1]:
         place = place[step]
     if value is _LEFT_OUT:
-        del place[path[-1]]
+        place.pop(path[-1], None)
     else:
         place[path[-1]] = value
     return data

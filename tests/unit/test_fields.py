@@ -112,3 +112,27 @@ def test_times_are_read_as_by_definition(value: str) -> None:
     assert got == _time_by_definition(value)
     if got is not None:
         assert isinstance(got, datetime) and got.tzinfo is UTC
+    # a second time: its offset remembered, the time is read without ``astimezone``
+    assert _accepted(fields.instant, value) == got
+
+
+@given(st.datetimes(timezones=st.timezones()), st.sampled_from(["T", " ", "t"]))
+@example(datetime.fromisoformat("1900-01-01T00:30:00+01:00"), "T")
+@example(datetime.fromisoformat("9000-12-31T23:59:59-12:00"), "T")
+def test_a_time_read_with_a_remembered_offset_is_the_same_instant(
+    moment: datetime, sep: str
+) -> None:
+    text = moment.replace(microsecond=0).isoformat(sep)
+    first = _accepted(fields.instant, text)
+    assert _accepted(fields.instant, text) == first == _time_by_definition(text)
+    if first is not None and len(text) == 25:
+        assert text[19:] in fields._OFFSETS
+
+
+def test_the_memory_of_offsets_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fields, "_OFFSETS", {})
+    monkeypatch.setattr(fields, "OFFSETS_KEPT", 3)
+    for hour in range(10):
+        fields.instant(f"2024-03-07T10:00:00+0{hour}:00")
+    assert len(fields._OFFSETS) == 3
+    assert fields.instant("2024-03-07T10:00:00+09:00") == datetime(2024, 3, 7, 1, tzinfo=UTC)

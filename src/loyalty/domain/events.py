@@ -520,21 +520,32 @@ class _Unsure(Exception):
 
 
 def _read(d: dict[str, Any]) -> Event:
+    """The record of an input, or ``_Unsure``. No unknown field: as many names as the fields
+    found (those required, those not null among the others), or, when some are null, as many as
+    the fields given null or not (``_names``)."""
     kind = d.get("type")
     if kind == "purchase":
-        _only(d, _PURCHASE)
+        member = _optional_id(d.get("member"))
+        has_shipping, has_tax, has_tenders = "shipping" in d, "tax" in d, "tenders" in d
+        known = 5 + has_shipping + has_tax + has_tenders
+        if len(d) != known + (member is not None):
+            _names(len(d) == known + ("member" in d))
         return Purchase(
             _time(d.get("at")),
-            _optional_id(d.get("member")),
+            member,
             _id(d.get("order")),
             _one_of(d.get("channel"), CHANNELS),
             [_line(ln) for ln in _items(d.get("lines"))],
-            _money(d["shipping"]) if "shipping" in d else ZERO,
-            _money(d["tax"]) if "tax" in d else ZERO,
-            [_tender(t) for t in _list(d["tenders"])] if "tenders" in d else [],
+            _money(d["shipping"]) if has_shipping else ZERO,
+            _money(d["tax"]) if has_tax else ZERO,
+            [_tender(t) for t in _list(d["tenders"])] if has_tenders else [],
         )
     if kind == "enroll":
-        _only(d, _ENROLL)
+        email = _optional_text(d.get("email"))
+        first_name = _optional_text(d.get("first_name"))
+        last_name = _optional_text(d.get("last_name"))
+        phone = _optional_text(d.get("phone"))
+        address = _optional_text(d.get("address"))
         country = d.get("country")
         if country is not None and not (  # two capital letters, A to Z
             type(country) is str
@@ -545,28 +556,43 @@ def _read(d: dict[str, Any]) -> Event:
         ):
             raise _Unsure
         month = d.get("birth_month")
+        number = _optional_number(d.get("member_number"))
+        has_opt_in, has_delivery = "email_opt_in" in d, "delivery" in d
+        stated = (
+            (email is not None)
+            + (first_name is not None)
+            + (last_name is not None)
+            + (phone is not None)
+            + (address is not None)
+            + (country is not None)
+            + (month is not None)
+            + (number is not None)
+        )
+        if len(d) != 3 + stated + has_opt_in + has_delivery:
+            _names(len(d) == 3 + _given(d, _ENROLL_NULLABLE) + has_opt_in + has_delivery)
         return Enroll(
             _time(d.get("at")),
             _id(d.get("member")),
-            _optional_text(d.get("email")),
-            _optional_text(d.get("first_name")),
-            _optional_text(d.get("last_name")),
-            _optional_text(d.get("phone")),
-            _optional_text(d.get("address")),
+            email,
+            first_name,
+            last_name,
+            phone,
+            address,
             country,
             None if month is None else _int(month, 1, 12),
-            _bool(d["email_opt_in"]) if "email_opt_in" in d else False,
-            _one_of(d["delivery"], DELIVERIES) if "delivery" in d else "email",
-            _optional_number(d.get("member_number")),
-            "email_opt_in" in d,
-            "delivery" in d,
+            _bool(d["email_opt_in"]) if has_opt_in else False,
+            _one_of(d["delivery"], DELIVERIES) if has_delivery else "email",
+            number,
+            has_opt_in,
+            has_delivery,
         )
     if kind == "redeem":
-        _only(d, _REDEEM)
         reward = _optional_id(d.get("reward"))
         blocks = d.get("blocks")
         if (reward is None) == (blocks is None):
             raise _Unsure
+        if len(d) != 6:
+            _names(len(d) == 5 + ("reward" in d) + ("blocks" in d))
         return Redeem(
             _time(d.get("at")),
             _id(d.get("member")),
@@ -576,7 +602,7 @@ def _read(d: dict[str, Any]) -> Event:
             _money(d.get("subtotal")),
         )
     if kind == "return":
-        _only(d, _RETURN)
+        _count(d, 5)
         return Return(
             _time(d.get("at")),
             _id(d.get("order")),
@@ -584,83 +610,81 @@ def _read(d: dict[str, Any]) -> Event:
             _id(d.get("return")),
         )
     if kind == "shipment":
-        _only(d, _SHIPMENT)
+        _count(d, 3)
         return Shipment(_time(d.get("at")), _id(d.get("order")))
     if kind == "release":
-        _only(d, _MEMBER_ORDER)
+        _count(d, 4)
         return Release(_time(d.get("at")), _id(d.get("member")), _id(d.get("order")))
     if kind == "retro_credit":
-        _only(d, _MEMBER_ORDER)
+        _count(d, 4)
         return RetroCredit(_time(d.get("at")), _id(d.get("member")), _id(d.get("order")))
     if kind == "action":
-        _only(d, _ACTION)
+        _count(d, 5)
         return ActionEvent(
             _time(d.get("at")), _id(d.get("member")), _id(d.get("action")), _id(d.get("ref"))
         )
     if kind == "tick":
-        _only(d, _TICK)
+        _count(d, 2)
         return Tick(_time(d.get("at")))
     raise _Unsure  # adjustments and campaigns are rare: the models read them
 
 
-_TICK = frozenset(("type", "at"))
-_SHIPMENT = _TICK | {"order"}
-_MEMBER_ORDER = _TICK | {"member", "order"}
-_ACTION = _TICK | {"member", "action", "ref"}
-_REDEEM = _TICK | {"member", "reward", "blocks", "order", "subtotal"}
-_RETURN = _TICK | {"order", "lines", "return"}
-_PURCHASE = _TICK | {"member", "order", "channel", "lines", "shipping", "tax", "tenders"}
-_ENROLL = _TICK | {
-    "member",
-    "email",
-    "first_name",
-    "last_name",
-    "phone",
-    "address",
-    "country",
-    "birth_month",
-    "email_opt_in",
-    "delivery",
+# the fields of an enrolment that may be given as null
+_ENROLL_NULLABLE = (
+    *("email", "first_name", "last_name", "phone", "address", "country", "birth_month"),
     "member_number",
-}
-_LINE = frozenset(("sku", "amount", "kind", "department", "brand"))
-_TENDER = frozenset(("type", "amount", "code"))
-_RETURN_LINE = frozenset(("sku", "amount"))
+)
+
+
+def _given(d: dict[str, Any], names: tuple[str, ...]) -> int:
+    """How many of ``names`` are given, null or not."""
+    return sum(1 for name in names if name in d)
 
 
 def _line(value: object) -> Line:
     if type(value) is not dict:
         raise _Unsure
-    _only(value, _LINE)
+    has_kind = "kind" in value
+    department = _optional_text(value.get("department"))
+    brand = _optional_text(value.get("brand"))
+    if len(value) != 2 + has_kind + (department is not None) + (brand is not None):
+        _names(len(value) == 2 + has_kind + ("department" in value) + ("brand" in value))
     return Line(
         _id(value.get("sku")),
         _money(value.get("amount")),
-        _one_of(value["kind"], LINE_KINDS) if "kind" in value else "merchandise",
-        _optional_text(value.get("department")),
-        _optional_text(value.get("brand")),
+        _one_of(value["kind"], LINE_KINDS) if has_kind else "merchandise",
+        department,
+        brand,
     )
 
 
 def _tender(value: object) -> Tender:
     if type(value) is not dict:
         raise _Unsure
-    _only(value, _TENDER)
-    return Tender(
-        _one_of(value.get("type"), TENDER_TYPES),
-        _money(value.get("amount")),
-        _optional_text(value.get("code")),
-    )
+    code = _optional_text(value.get("code"))
+    if len(value) != 2 + (code is not None):
+        _names(len(value) == 2 + ("code" in value))
+    return Tender(_one_of(value.get("type"), TENDER_TYPES), _money(value.get("amount")), code)
 
 
 def _return_line(value: object) -> ReturnLine:
     if type(value) is not dict:
         raise _Unsure
-    _only(value, _RETURN_LINE)
+    _count(value, 2)
     return ReturnLine(_id(value.get("sku")), _money(value.get("amount")))
 
 
-def _only(d: dict[str, Any], allowed: frozenset[str]) -> None:
-    if not allowed.issuperset(d):  # one loop in C over the names
+def _count(d: dict[str, Any], fields: int) -> None:
+    """As many names as the type has fields, all of which it needs: no unknown one among them
+    once each field is found."""
+    if len(d) != fields:
+        raise _Unsure
+
+
+def _names(all_known: bool) -> None:
+    """Called when some fields are null or unknown: whether the names given, null ones counted
+    too, are all known ones."""
+    if not all_known:
         raise _Unsure
 
 

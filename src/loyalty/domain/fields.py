@@ -10,7 +10,7 @@ compiled code costs a fraction of a call into interpreted Python.
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 from loyalty.domain.money import CENT
@@ -81,15 +81,40 @@ def instant(value: object) -> datetime:
         or not value.isascii()
     ):
         raise ValueError(TIME_MESSAGE)
+    # the common shape, 2024-03-07T10:00:00+08:00 (or ...Z), with an offset met before: read as
+    # UTC less the offset, without ``astimezone`` (which looks ``utcoffset`` up by name: ~4x the
+    # cost of the parse)
+    exact = (len(value) == 25 or len(value) == 20) and value[16] == ":"
+    if exact:
+        offset = _OFFSETS.get(value[19:])
+        if offset is not None:
+            try:
+                parsed = datetime.fromisoformat(value[:19] + "Z")  # tzinfo: the one UTC
+            except ValueError:
+                raise ValueError(TIME_MESSAGE) from None
+            _check_year(parsed.year)
+            return parsed - offset
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
         raise ValueError(TIME_MESSAGE) from None
-    if parsed.tzinfo is None:  # else a fixed offset (``fromisoformat`` makes no other tzinfo)
+    offset = parsed.utcoffset()
+    if offset is None:  # else a fixed offset (``fromisoformat`` makes no other tzinfo)
         raise ValueError(NAIVE_MESSAGE)
-    if not FIRST_YEAR <= parsed.year <= LAST_YEAR:
-        raise ValueError(f"time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
+    _check_year(parsed.year)
+    if exact and value[19] in "+-Zz" and len(_OFFSETS) < OFFSETS_KEPT:
+        _OFFSETS[value[19:]] = offset
     return parsed.astimezone(UTC)
+
+
+# "+08:00" -> 8 hours, of the offsets read lately (time zones have a few dozen between them)
+_OFFSETS: dict[str, timedelta] = {}
+OFFSETS_KEPT = 256
+
+
+def _check_year(year: int) -> None:
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ValueError(f"time out of the supported range (years {FIRST_YEAR}-{LAST_YEAR})")
 
 
 def multiplier(value: object) -> object:
