@@ -29,3 +29,16 @@ def test_instants_are_written_as_isoformat_writes_them(at: datetime, zone: objec
 @example(date(5, 3, 7))
 def test_days_are_written_as_isoformat_writes_them(day: date) -> None:
     assert codec.day_text(day) == day.isoformat()
+
+
+@given(st.datetimes(min_value=datetime(2, 1, 1), max_value=datetime(9998, 12, 31)), zones)
+@example(datetime(2024, 1, 5, 17, 5, 44), UTC)
+@example(datetime(2024, 1, 5, 12, 5, 44, 7), timezone(timedelta(hours=-5)))
+def test_stored_instants_are_written_in_utc_to_the_microsecond(at: datetime, zone: object) -> None:
+    """``utc_text``: every row's time, fixed width, so that text order is time order."""
+    if zone is None:
+        return  # the engine holds no naive time
+    at = at.replace(tzinfo=zone)  # type: ignore[arg-type]
+    text = codec.utc_text(at)
+    assert text == at.astimezone(UTC).isoformat(timespec="microseconds")
+    assert len(text) == len("2024-01-05T17:05:44.000000+00:00")

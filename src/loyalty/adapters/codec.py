@@ -50,6 +50,13 @@ def instant_text(at: datetime, micro: bool = False) -> str:
     )
 
 
+def utc_text(at: datetime) -> str:
+    """Fixed-width UTC text (2024-01-05T17:05:44.000000+00:00): sorts like the instant it names.
+    The storage adapter writes every time it stores so (compiled here: a batch import writes
+    ~6 an input)."""
+    return instant_text(at if at.tzinfo is UTC else at.astimezone(UTC), micro=True)
+
+
 def _dt(value: datetime | None) -> str | None:
     return instant_text(value) if value is not None else None
 

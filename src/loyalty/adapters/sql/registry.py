@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -76,9 +76,7 @@ ORDER_KEY = ("program_id", "order_id")
 ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 
-def utc(at: datetime) -> str:
-    """Fixed-width UTC text (2024-01-05T17:05:44.000000+00:00): sorts like the instant it names."""
-    return codec.instant_text(at.astimezone(UTC), micro=True)
+utc = codec.utc_text
 
 
 def program_clock(conn: Connection, program_id: str) -> datetime | None:
