@@ -1,7 +1,7 @@
 """The input events of SPEC §7 as the engine holds them, and ``parse_event``, which reads one.
 
     parse_event('{"type":"shipment","at":"2024-03-07T10:00:00-05:00","order":"o1"}')
-    -> Shipment(at=datetime(2024, 3, 7, 15, 0, tzinfo=UTC), order="o1", type="shipment")
+    -> Shipment(type="shipment", at=datetime(2024, 3, 7, 15, 0, tzinfo=UTC), order="o1")
 
 What an input may hold is said once, by the pydantic models of ``event_schema``: they decide
 what is refused and say why (the field and the reason). Reading every input through them cost
