@@ -29,23 +29,12 @@ from pydantic import (
 
 from loyalty.domain import fields
 from loyalty.domain.errors import InvalidInput
+from loyalty.programs.schema import Channel, LineKind, TenderType
 
 # Serialised (the idempotency digest) by pydantic's own Decimal encoder: the same text as
 # ``str`` for these quantized values, without a Python call per field.
 Money = Annotated[Decimal, BeforeValidator(fields.money)]
 Time = Annotated[datetime, BeforeValidator(fields.instant)]  # one call: text, offset, range, UTC
-Channel = Literal["online", "store", "popup", "outlet", "phone"]
-LineKind = Literal[
-    "merchandise",
-    "gift_card",
-    "voucher",
-    "promotional",
-    "exchange",
-    "service",
-    "delivery",
-    "dining",
-]
-TenderType = Literal["card", "cash", "gift_card", "points", "certificate"]
 Delivery = Literal["email", "mail"]
 # Ids and profile text end up in receipts, CSV exports and terminals: no control characters
 # (tabs and newlines included). A pattern, so that pydantic checks it in its Rust core.
@@ -59,8 +48,9 @@ def _not_blank(value: str) -> str:
     return value
 
 
-Id = Annotated[str, Field(min_length=1, max_length=200, pattern=PRINTABLE)]
-Text = Annotated[str, Field(max_length=500, pattern=PRINTABLE)]
+ID_LENGTH, TEXT_LENGTH, NUMBER_LENGTH = 200, 500, 32  # characters at most
+Id = Annotated[str, Field(min_length=1, max_length=ID_LENGTH, pattern=PRINTABLE)]
+Text = Annotated[str, Field(max_length=TEXT_LENGTH, pattern=PRINTABLE)]
 POINTS_LIMIT = 10**12  # as money: beyond any real program, within the database's 64-bit integers
 Points = Annotated[int, Field(ge=-POINTS_LIMIT, le=POINTS_LIMIT)]
 Count = Annotated[int, Field(gt=0, le=POINTS_LIMIT)]
@@ -103,7 +93,7 @@ class Enroll(_Event):
     birth_month: Annotated[int, Field(ge=1, le=12)] | None = None
     email_opt_in: bool = False
     delivery: Delivery = "email"
-    member_number: Annotated[str, Field(max_length=32)] | None = None
+    member_number: Annotated[str, Field(max_length=NUMBER_LENGTH)] | None = None
 
     def key(self) -> tuple[str, ...]:
         return ("enroll", self.member)

@@ -34,13 +34,13 @@ from loyalty.domain import event_schema as schema
 from loyalty.domain import fields
 from loyalty.domain.errors import InvalidInput
 from loyalty.domain.money import ZERO
+from loyalty.programs.schema import Channel, LineKind, TenderType
 
-ID_LENGTH = 200
-TEXT_LENGTH = 500
+ID_LENGTH, TEXT_LENGTH, NUMBER_LENGTH = schema.ID_LENGTH, schema.TEXT_LENGTH, schema.NUMBER_LENGTH
 POINTS_LIMIT = schema.POINTS_LIMIT
-CHANNELS: frozenset[str] = frozenset(get_args(schema.Channel))
-LINE_KINDS: frozenset[str] = frozenset(get_args(schema.LineKind))
-TENDER_TYPES: frozenset[str] = frozenset(get_args(schema.TenderType))
+CHANNELS: frozenset[str] = frozenset(get_args(Channel))
+LINE_KINDS: frozenset[str] = frozenset(get_args(LineKind))
+TENDER_TYPES: frozenset[str] = frozenset(get_args(TenderType))
 DELIVERIES: frozenset[str] = frozenset(get_args(schema.Delivery))
 
 
@@ -485,7 +485,6 @@ Event = (
     | Campaign
     | Tick
 )
-EVENT_TYPES = schema.EVENT_TYPES
 
 
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
@@ -725,7 +724,7 @@ def _optional_text(value: object) -> str | None:
 def _optional_number(value: object) -> str | None:
     if value is None:
         return None
-    if type(value) is not str or len(value) > 32:
+    if type(value) is not str or len(value) > NUMBER_LENGTH:
         raise _Unsure
     return value
 

@@ -107,7 +107,8 @@ def instant(value: object) -> datetime:
     return parsed.astimezone(UTC)
 
 
-# "+08:00" -> 8 hours, of the offsets read lately (time zones have a few dozen between them)
+# "+08:00" -> 8 hours: the first offsets read, up to a bound (time zones have a few dozen
+# between them; an offset met after the bound is read the longer way, as before)
 _OFFSETS: dict[str, timedelta] = {}
 OFFSETS_KEPT = 256
 
