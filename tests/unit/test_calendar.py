@@ -12,11 +12,15 @@ from dateutil.relativedelta import relativedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from loyalty.domain import calendar
 from loyalty.domain.calendar import (
+    SPANS_KEPT,
     add_business_days,
     add_local_days,
     add_years,
     business_day_after,
+    days_of,
+    hours_of,
     local_date,
     local_time,
     month_end,
@@ -97,3 +101,18 @@ def test_29_february_and_the_last_month_of_the_year() -> None:
     assert month_end(date(2024, 12, 15), 0) == date(2024, 12, 31)
     assert month_end(date(2024, 11, 30), 3) == date(2025, 2, 28)
     assert month_end(date(2023, 12, 1), 2) == date(2024, 2, 29)
+
+
+@given(st.integers(min_value=-40_000, max_value=40_000))
+def test_remembered_spans_are_the_spans(count: int) -> None:
+    assert days_of(count) == timedelta(days=count)
+    assert hours_of(count) == timedelta(hours=count)
+    assert days_of(count) == timedelta(days=count)  # the second time, from the memo
+
+
+def test_remembered_spans_are_bounded() -> None:
+    for count in range(SPANS_KEPT + 10):
+        days_of(count)
+        hours_of(count)
+    assert len(calendar._DAYS) <= SPANS_KEPT
+    assert len(calendar._HOURS) <= SPANS_KEPT

@@ -197,7 +197,7 @@ def test_members_per_tier_at_month_end_are_what_the_jobs_would_make_them(
     expected: Counter[tuple[str, str]] = Counter()
 
     def snapshot(moment: Any) -> None:
-        rules = engine.program_at(moment).tiers
+        rules = engine.rules_at(moment).tiers
         for member in engine.members.values():
             saved = member.checkpoint()
             engine.run_jobs(member, moment)

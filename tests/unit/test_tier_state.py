@@ -12,6 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from loyalty import Engine, load_program
+from loyalty.domain.rules import rules_of
 from loyalty.domain.tiers import TierState, add_spend, supported, tier_on, trailing_spend
 
 
@@ -71,7 +72,7 @@ def test_trailing_window_matches_a_plain_recount(steps: list[tuple[int, int]]) -
     """SK-2/SK-3: add_spend keeps the window sorted even when a purchase is older than the last
     (a retro-credit), forgets exactly the purchases that left a window, and its total and status
     dates equal a recount from scratch."""
-    rules = load_program("soko").tiers
+    rules = rules_of(load_program("soko")).tiers
     state = TierState()
     alive: dict[str, tuple[date, Decimal]] = {}
     last = date(2024, 1, 1)

@@ -18,7 +18,7 @@ from decimal import Decimal
 from typing import Final
 
 from loyalty.domain.money import ZERO, floor_points, whole_units
-from loyalty.programs.schema import Earning
+from loyalty.domain.rules import EarningRules
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``loyalty.domain``
@@ -81,7 +81,9 @@ class Earned:
         self.campaigns = campaigns
 
 
-def line_eligible(rules: Earning, kind: str, department: str | None, brand: str | None) -> bool:
+def line_eligible(
+    rules: EarningRules, kind: str, department: str | None, brand: str | None
+) -> bool:
     return (
         kind in rules.eligible_kinds
         and (department is None or department not in rules.excluded_departments)
@@ -109,7 +111,7 @@ def _total(units: int, rate: Decimal, chosen: Sequence[CampaignRule]) -> Earned:
 
 
 def earn(
-    rules: Earning,
+    rules: EarningRules,
     qualifying: Decimal,
     rate: Decimal,
     campaigns: Sequence[CampaignRule],
@@ -130,7 +132,7 @@ def earn(
 
 
 def reearn(
-    rules: Earning,
+    rules: EarningRules,
     qualifying: Decimal,
     rate: Decimal,
     campaigns: Sequence[CampaignRule],

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final, cast
 
 from loyalty.domain import handlers
-from loyalty.domain.calendar import local_date, start_of_day, zone
+from loyalty.domain.calendar import days_of, local_date, start_of_day, zone
 from loyalty.domain.certificates import Certificate, certificate_code
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.errors import Conflict, LoyaltyError, UnknownReference
@@ -33,6 +33,7 @@ from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.received import Received, payload_digest
 from loyalty.domain.registry import Registry
+from loyalty.domain.rules import Rules, rules_of
 from loyalty.domain.summary import member_summary
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.loader import version_at
@@ -71,8 +72,10 @@ class Engine:
         ordered = sorted(program.versions, key=lambda v: v.effective)
         self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
         self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
-        self.monthly_work = monthly_work(self._versions)
-        self._trailing = any(v.tiers.window == "trailing_days" for v in self._versions)
+        self._rules = [rules_of(v) for v in self._versions]
+        self.rules = self._rules[0]
+        self.monthly_work = monthly_work(self._rules)
+        self._trailing = any(v.tiers.window == "trailing_days" for v in self._rules)
         self.registry = registry if registry is not None else Registry()
         self._defers_fingerprints = self.registry.defers_fingerprints()
         self.now: datetime | None = None
@@ -86,6 +89,12 @@ class Engine:
         if not self._version_starts:
             return self.program
         return self._versions[bisect_right(self._version_starts, at)]
+
+    def rules_at(self, at: datetime) -> Rules:
+        """The settings of the program version in force at ``at``, as the engine reads them."""
+        if not self._version_starts:
+            return self.rules
+        return self._rules[bisect_right(self._version_starts, at)]
 
     def local_text(self, at: datetime) -> str:
         """An instant as people read it: ISO-8601 in the program's time zone."""
@@ -130,13 +139,13 @@ class Engine:
                         self.registry.drop_code(code)
             self._touched.clear()
             return Outcome(False, exc)
-        program = self.program_at(at)
+        rules = self.rules_at(at)
         for member, _ in self._touched:
             if at > member.clock:
                 member.clock = at
-            convert(program, member, at, self.tz)
+            convert(rules, member, at, self.tz)
             if self._trailing:
-                member.tier_lapse_at = tier_lapse(program, member, member.clock, self.tz)
+                member.tier_lapse_at = tier_lapse(rules, member, member.clock, self.tz)
             self.registry.changed(member)
         self._touched.clear()
         self.now = at
@@ -180,7 +189,7 @@ class Engine:
     def run_jobs(self, member: Member, until: datetime, due: datetime | None = None) -> None:
         """Run the member's jobs due at or before ``until`` (see ``jobs.advance``)."""
         advance(
-            self.program_at, member, until, self.tz, self.issue_certificate, self.monthly_work, due
+            self.rules_at, member, until, self.tz, self.issue_certificate, self.monthly_work, due
         )
 
     def add_member(self, member: Member) -> None:
@@ -196,7 +205,7 @@ class Engine:
         while self.registry.code_owner(code) is not None:
             sequence += 1000
             code = certificate_code(self.program.id, member.id, sequence)
-        expires_on = local_date(at, self.tz) + timedelta(days=validity_days)
+        expires_on = local_date(at, self.tz) + days_of(validity_days)
         delivery = member.profile.get("delivery", "email")
         cert = Certificate(code, kind, amount, at, expires_on, delivery)
         member.certificates.append(cert)
@@ -227,7 +236,7 @@ class Engine:
     def summary(self, member_id: str) -> dict[str, Any]:
         member = self._current(member_id)
         now = self.now or member.clock
-        return member_summary(self.program_at(now), member, now, self.tz)
+        return member_summary(self.rules_at(now), member, now, self.tz)
 
     def summaries(self) -> dict[str, dict[str, Any]]:
         return {member_id: self.summary(member_id) for member_id in self.registry.member_ids()}
@@ -268,7 +277,7 @@ class Engine:
     def tier(self, member_id: str) -> str:
         member = self._current(member_id)
         now = self.now or member.clock
-        tiers = self.program_at(now).tiers
+        tiers = self.rules_at(now).tiers
         return tiers.levels[tier_on(tiers, member.tiers, local_date(now, self.tz))].id
 
     def benefits(self, member_id: str, purchase_amount: Decimal | None = None) -> list[str]:

@@ -38,8 +38,8 @@ from loyalty.domain.ledger import Lot
 from loyalty.domain.lifecycle import available_at, expires_at
 from loyalty.domain.member import Member, Notification, Order, OrderLine
 from loyalty.domain.money import ZERO, floor_points
+from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import add_spend, remove_spend, supported, tier_on
-from loyalty.programs.schema import Program
 
 if TYPE_CHECKING:
     from loyalty.domain.engine import Engine
@@ -55,7 +55,7 @@ def normal_phone(phone: str) -> str:
     return "".join(ch for ch in phone if ch.isdigit() or ch == "+")
 
 
-def _suspended(program: Program, member: Member) -> bool:
+def _suspended(program: Rules, member: Member) -> bool:
     return program.negative_balance == "suspend" and member.wallet.available < 0
 
 
@@ -70,7 +70,7 @@ def enroll_contacts(email: str | None, phone: str | None) -> tuple[str | None, s
 
 def enroll(engine: Engine, e: Enroll) -> str | None:
     at, member_id, number = e.at, e.member, e.member_number  # each read once (see ``purchase``)
-    program = engine.program_at(at)
+    program = engine.rules_at(at)
     rules = program.enrollment
     registry = engine.registry
     if registry.is_taken(member_id):
@@ -201,7 +201,7 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
     at, order_id, member_id, channel = e.at, e.order, e.member, e.channel
     if engine.registry.has_order(order_id):
         raise Conflict(f"order {order_id} was already recorded", "order")
-    program = engine.program_at(at)
+    program = engine.rules_at(at)
     member = engine.member_at(member_id, at) if member_id is not None else None
     certs = _check_certificates(engine, e, member)
     rules = program.earning
@@ -248,7 +248,7 @@ def purchase(engine: Engine, e: Purchase) -> str | None:
 
 
 def credit_order(
-    engine: Engine, program: Program, member: Member, order: Order, at: datetime
+    engine: Engine, program: Rules, member: Member, order: Order, at: datetime
 ) -> None:
     """Earn the order's points at the tier as it stood before it; then count its spend."""
     rules = program.tiers
@@ -327,7 +327,7 @@ def shipment(engine: Engine, e: Shipment) -> str | None:
     order = engine.registry.member_order(member, e.order)
     assert order is not None
     order.shipped_at = e.at
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     for lot in order.lots:
         if lot.available_at is None and not lot.matured:
             lot.available_at = available_at(program.pending, e.at, engine.tz)
@@ -383,10 +383,10 @@ def return_(engine: Engine, e: Return) -> str | None:
         return None
     if not order.earns:
         return None
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     ref = f"return:{e.return_id}"
     qualifying = qualifying_amount(order.eligible_remaining(), order.non_earning)
-    earning = engine.program_at(order.at).earning
+    earning = engine.rules_at(order.at).earning
     again = reearn(earning, qualifying, order.rate, order.campaigns, order.at, order.channel)
     delta = order.earn_points + order.bonus_points - again.earn - again.bonus
     spend_delta = order.qualifying - qualifying
@@ -417,7 +417,7 @@ def return_(engine: Engine, e: Return) -> str | None:
 
 def reverse(
     engine: Engine,
-    program: Program,
+    program: Rules,
     member: Member,
     at: datetime,
     points: int,
@@ -449,7 +449,7 @@ def reverse(
 
 
 def claw_back(
-    engine: Engine, program: Program, member: Member, at: datetime, year: int, ref: str
+    engine: Engine, program: Rules, member: Member, at: datetime, year: int, ref: str
 ) -> None:
     """SG-7: a reversed upgrade deducts the multiplier points of the purchases made at the higher
     tier: what they earned beyond what they would have earned at the tier they fall back to, the
@@ -472,7 +472,7 @@ def claw_back(
         if order.tier <= fallback:
             continue
         rate = rules.levels[fallback].rate
-        earning = engine.program_at(order.at).earning
+        earning = engine.rules_at(order.at).earning
         again = earn(earning, order.qualifying, rate, campaigns, order.at, order.channel)
         delta = order.earn_points + order.bonus_points - again.earn - again.bonus
         order.tier, order.rate, order.campaigns = fallback, rate, again.campaigns
@@ -483,10 +483,10 @@ def claw_back(
 
 # -- actions (SK-8) ------------------------------------------------------------------------------
 def action(engine: Engine, e: ActionEvent) -> str | None:
-    program = engine.program_at(e.at)
-    rule = next((a for a in program.actions if a.id == e.action), None)
+    program = engine.rules_at(e.at)
+    rule = next((a for a in program.program.actions if a.id == e.action), None)
     if rule is None:
-        known = ", ".join(a.id for a in program.actions) or "none"
+        known = ", ".join(a.id for a in program.program.actions) or "none"
         raise UnknownReference(f"unknown action {e.action} (known: {known})", "action")
     member = engine.member_at(e.member, e.at)
     if rule.limit == "once" and e.action in member.actions_done:
@@ -508,7 +508,7 @@ def action(engine: Engine, e: ActionEvent) -> str | None:
 
 # -- redeem (SK-10, SG-9, SG-11) -----------------------------------------------------------------
 def redeem(engine: Engine, e: Redeem) -> str | None:
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     member = engine.member_at(e.member, e.at)
     if not member.enrolled:
         raise NotAllowed("member is not enrolled", "member")
@@ -520,13 +520,13 @@ def redeem(engine: Engine, e: Redeem) -> str | None:
         )
     field = "reward"
     if e.reward is not None:
-        reward = next((r for r in program.rewards if r.id == e.reward), None)
+        reward = next((r for r in program.program.rewards if r.id == e.reward), None)
         if reward is None:
             raise UnknownReference(f"unknown reward {e.reward}", "reward")
         tiers = program.tiers
         if reward.min_tier is not None:
             today = local_date(e.at, engine.tz)
-            if tier_on(tiers, member.tiers, today) < program.tier_index(reward.min_tier):
+            if tier_on(tiers, member.tiers, today) < program.program.tier_index(reward.min_tier):
                 raise NotAllowed(
                     f"reward {reward.id} needs tier {reward.min_tier} or higher", field
                 )
@@ -553,7 +553,7 @@ def redeem(engine: Engine, e: Redeem) -> str | None:
 
 # -- release (SG-6) ------------------------------------------------------------------------------
 def release(engine: Engine, e: Release) -> str | None:
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     if not program.pending.early_release:
         raise NotAllowed("early release is not offered by this program", "order")
     member = engine.member_at(e.member, e.at)
@@ -574,7 +574,7 @@ def release(engine: Engine, e: Release) -> str | None:
 
 # -- retro-credit (§2, SG-5, SM-5) ----------------------------------------------------------------
 def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     if not program.earning.retro_credit:
         raise NotAllowed(program.earning.retro_credit_refusal, "order")
     registry = engine.registry
@@ -601,7 +601,7 @@ def retro_credit(engine: Engine, e: RetroCredit) -> str | None:
 def adjust(engine: Engine, e: Adjust) -> str | None:
     if e.points == 0:
         raise InvalidInput("points must not be zero", "points")
-    program = engine.program_at(e.at)
+    program = engine.rules_at(e.at)
     member = engine.member_at(e.member, e.at)
     ref = f"adjust:{e.reason}"
     if e.points > 0:
@@ -622,7 +622,7 @@ def adjust(engine: Engine, e: Adjust) -> str | None:
 def campaign(engine: Engine, e: Campaign) -> str | None:
     if e.multiplier is None and not e.bonus_points:
         raise InvalidInput("a campaign needs a multiplier or bonus_points", "multiplier")
-    if e.combinable and not engine.program_at(e.at).earning.combinable_campaigns:
+    if e.combinable and not engine.rules_at(e.at).earning.combinable_campaigns:
         raise NotAllowed(
             "campaigns do not combine in this program: only the single best one applies",
             "combinable",

@@ -31,8 +31,8 @@ from loyalty.domain.calendar import (
 from loyalty.domain.certificates import Certificate
 from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Notification
+from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import requalify, status_lapses
-from loyalty.programs.schema import Program
 
 Issuer = Callable[[Member, str, Decimal | None, datetime, int], Certificate]
 
@@ -51,7 +51,7 @@ class MonthlyWork:
         self.birthday = birthday
 
 
-def monthly_work(versions: Iterable[Program]) -> MonthlyWork | None:
+def monthly_work(versions: Iterable[Rules]) -> MonthlyWork | None:
     programs = list(versions)
     work = MonthlyWork(
         requalify=any(p.tiers.window == "calendar_year" for p in programs),
@@ -93,7 +93,7 @@ def _due_by(member: Member, due: datetime | None) -> None:
         member.next_month_at = due
 
 
-def tier_lapse(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> datetime | None:
+def tier_lapse(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> datetime | None:
     """The moment the member's tier as of ``at`` lapses (``tiers.status_lapses``): due work, so
     that ``loyalty jobs run`` writes the lower tier the reports count (SK-3)."""
     last = status_lapses(program.tiers, member.tiers, local_date(at, tz))
@@ -115,7 +115,7 @@ def next_due(member: Member) -> datetime | None:
     return due
 
 
-def convert(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> None:
+def convert(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> None:
     """SM-8: every ``step_points`` available points become ``step_value`` of rewards at once,
     issued as a certificate on the next 1st of a month."""
     rule = program.conversion
@@ -135,7 +135,7 @@ def convert(program: Program, member: Member, at: datetime, tz: ZoneInfo) -> Non
 
 
 def birthday_gift(
-    program: Program, member: Member, at: datetime, tz: ZoneInfo, issue: Issuer
+    program: Rules, member: Member, at: datetime, tz: ZoneInfo, issue: Issuer
 ) -> None:
     """SK-11: at the start of the birth month, once per calendar year, valid through its end."""
     rule = program.birthday
@@ -153,7 +153,7 @@ def birthday_gift(
     member.notifications.append(Notification(at, "birthday_gift", {"code": cert.code}))
 
 
-def monthly(program: Program, member: Member, at: datetime, tz: ZoneInfo, issue: Issuer) -> None:
+def monthly(program: Rules, member: Member, at: datetime, tz: ZoneInfo, issue: Issuer) -> None:
     day = local_date(at, tz)
     if day.month == 1:
         requalify(program.tiers, member.tiers, day.year)
@@ -170,7 +170,7 @@ def _maturing_order(lot: Lot) -> tuple[datetime | None, int]:
 
 
 def advance(
-    program_at: Callable[[datetime], Program],
+    rules_at: Callable[[datetime], Rules],
     member: Member,
     until: datetime,
     tz: ZoneInfo,
@@ -184,7 +184,7 @@ def advance(
     if due is None:
         due = next_due(member)
     while due is not None and due <= until:
-        program = program_at(due)
+        program = rules_at(due)
         maturing = []
         for lot in wallet.lots:
             ends = lot.expires_at

@@ -15,10 +15,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Final
 
 NEVER = datetime.max.replace(year=9999)
+NEVER_UTC = NEVER.replace(tzinfo=UTC)  # engine times are in UTC: ``replace`` costs ~9,000
 
 CREDIT_KINDS = frozenset({"earn", "bonus", "signup", "action"})
 
@@ -60,7 +61,10 @@ class Lot:
         self.matured = matured
 
     def sort_key(self) -> tuple[datetime, datetime, int]:
-        expires = self.expires_at or NEVER.replace(tzinfo=self.earned_at.tzinfo)
+        expires = self.expires_at
+        if expires is None:
+            tz = self.earned_at.tzinfo
+            expires = NEVER_UTC if tz is UTC else NEVER.replace(tzinfo=tz)
         return (expires, self.earned_at, self.id)
 
 

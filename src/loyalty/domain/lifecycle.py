@@ -11,7 +11,7 @@ Expiry, always counted from the date earned: ``never`` (SK-9); ``years_after_ear
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import (
@@ -19,18 +19,19 @@ from loyalty.domain.calendar import (
     add_local_days,
     add_years,
     end_of_day,
+    hours_of,
     local_date,
     month_end,
 )
-from loyalty.programs.schema import Expiry, Pending
+from loyalty.domain.rules import ExpiryRule, PendingRule
 
 
-def available_at(rule: Pending, start: datetime, tz: ZoneInfo) -> datetime:
+def available_at(rule: PendingRule, start: datetime, tz: ZoneInfo) -> datetime:
     kind, amount = rule.kind, rule.amount
     if kind == "none" or amount == 0:
         return start
     if kind == "hours":
-        return start + timedelta(hours=amount)
+        return start + hours_of(amount)
     if kind == "days":
         return add_local_days(start, amount, tz)
     return add_business_days(start, amount, rule.country, tz)
@@ -40,7 +41,7 @@ def available_at(rule: Pending, start: datetime, tz: ZoneInfo) -> datetime:
 _EXPIRIES: dict[tuple[date, str, int, ZoneInfo], datetime] = {}
 
 
-def expires_at(rule: Expiry, earned: datetime, tz: ZoneInfo) -> datetime | None:
+def expires_at(rule: ExpiryRule, earned: datetime, tz: ZoneInfo) -> datetime | None:
     kind = rule.kind
     if kind == "never":
         return None

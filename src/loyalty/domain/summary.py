@@ -16,11 +16,11 @@ from zoneinfo import ZoneInfo
 from loyalty.domain.calendar import local_date, next_month_start
 from loyalty.domain.member import Member
 from loyalty.domain.money import fmt
+from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import period_spend, tier_on, valid_until
-from loyalty.programs.schema import Program
 
 
-def status(program: Program, member: Member) -> str:
+def status(program: Rules, member: Member) -> str:
     if not member.enrolled:
         return "not_enrolled"
     if program.negative_balance == "suspend" and member.wallet.available < 0:
@@ -28,7 +28,7 @@ def status(program: Program, member: Member) -> str:
     return "active"
 
 
-def member_summary(program: Program, member: Member, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
+def member_summary(program: Rules, member: Member, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
     today = local_date(now, tz)
     rules = program.tiers
     tier = tier_on(rules, member.tiers, today)

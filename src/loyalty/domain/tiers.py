@@ -17,12 +17,12 @@ from __future__ import annotations
 
 from bisect import bisect_left, insort
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date
 from decimal import Decimal
 
-from loyalty.domain.calendar import add_years
+from loyalty.domain.calendar import add_years, days_of
 from loyalty.domain.money import ZERO
-from loyalty.programs.schema import Tiers
+from loyalty.domain.rules import TierRules
 
 
 @dataclass(slots=True, init=False)  # __init__ by hand: see ``loyalty.domain``
@@ -53,7 +53,7 @@ class TierState:
         self.year_base = {} if year_base is None else year_base
 
 
-def supported(rules: Tiers, spend: Decimal) -> int:
+def supported(rules: TierRules, spend: Decimal) -> int:
     """Index of the highest tier whose threshold ``spend`` reaches."""
     best = 0
     for i, tier in enumerate(rules.levels):
@@ -62,8 +62,8 @@ def supported(rules: Tiers, spend: Decimal) -> int:
     return best
 
 
-def trailing_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
-    start = day - timedelta(days=rules.trailing_days - 1)
+def trailing_spend(rules: TierRules, state: TierState, day: date) -> Decimal:
+    start = day - days_of(rules.trailing_days - 1)
     spend = state.spend_by_day  # sorted by day
     total = ZERO
     for d, o in spend[bisect_left(spend, (start,)) :]:
@@ -73,7 +73,7 @@ def trailing_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
     return total
 
 
-def tier_on(rules: Tiers, state: TierState, day: date) -> int:
+def tier_on(rules: TierRules, state: TierState, day: date) -> int:
     if rules.window == "trailing_days":
         best = 0
         for index, until in state.status_until.items():
@@ -84,7 +84,7 @@ def tier_on(rules: Tiers, state: TierState, day: date) -> int:
     return max(state.year_base.get(year, 0), state.year_peak.get(year, 0))
 
 
-def status_lapses(rules: Tiers, state: TierState, day: date) -> date | None:
+def status_lapses(rules: TierRules, state: TierState, day: date) -> date | None:
     """Trailing window: the last day of the status of the tier held on ``day`` (on the next day
     the member falls to the highest tier still valid, maybe another lapse later). ``None`` for the
     calendar year, whose tiers change with the January requalification (a monthly job)."""
@@ -94,7 +94,7 @@ def status_lapses(rules: Tiers, state: TierState, day: date) -> date | None:
     return state.status_until[tier] if tier else None
 
 
-def valid_until(rules: Tiers, state: TierState, day: date) -> date | None:
+def valid_until(rules: TierRules, state: TierState, day: date) -> date | None:
     tier = tier_on(rules, state, day)
     if tier == 0:
         return None
@@ -108,13 +108,13 @@ def valid_until(rules: Tiers, state: TierState, day: date) -> date | None:
     return date(year, 12, 31)
 
 
-def period_spend(rules: Tiers, state: TierState, day: date) -> Decimal:
+def period_spend(rules: TierRules, state: TierState, day: date) -> Decimal:
     if rules.window == "trailing_days":
         return trailing_spend(rules, state, day)
     return state.year_spend.get(day.year, ZERO)
 
 
-def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> None:
+def add_spend(rules: TierRules, state: TierState, day: date, order: str, amount: Decimal) -> None:
     """Credit a purchase's qualifying amount, dated ``day``; (re-)earn tiers."""
     if rules.window == "trailing_days":
         spend = state.spend_by_day
@@ -125,7 +125,7 @@ def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Dec
             spend.append((day, order))
         # Purchases that left the window never count again (a later return of one changes
         # nothing): forget them, so the state does not grow with the member's history.
-        start = day - timedelta(days=rules.trailing_days - 1)
+        start = day - days_of(rules.trailing_days - 1)
         if spend[0][0] < start:
             gone = bisect_left(spend, (start,))
             for _, o in spend[:gone]:
@@ -148,7 +148,9 @@ def add_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Dec
         state.year_base[year + 1] = reached
 
 
-def remove_spend(rules: Tiers, state: TierState, day: date, order: str, amount: Decimal) -> bool:
+def remove_spend(
+    rules: TierRules, state: TierState, day: date, order: str, amount: Decimal
+) -> bool:
     """A refund reduces the spend of the original purchase's period. Returns whether a tier was
     reversed (only with ``on_refund = "reverse"``)."""
     if rules.window == "trailing_days":
@@ -170,7 +172,7 @@ def remove_spend(rules: Tiers, state: TierState, day: date, order: str, amount: 
     return reversed_
 
 
-def requalify(rules: Tiers, state: TierState, year: int) -> None:
+def requalify(rules: TierRules, state: TierState, year: int) -> None:
     """1 January of ``year``: the base tier is the one the previous year's spend supports."""
     if rules.window == "calendar_year":
         state.year_base[year] = supported(rules, state.year_spend.get(year - 1, ZERO))

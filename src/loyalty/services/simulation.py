@@ -416,7 +416,7 @@ def _snapshot(engine: Engine, moment: datetime, into: Counter[tuple[str, str]]) 
     is the January requalification (SG-2, SM-3); for a member it has not run for yet (no input
     since 1 January), it is run for the look and undone."""
     month = month_of(moment, engine.tz)
-    rules = engine.program_at(moment).tiers
+    rules = engine.rules_at(moment).tiers
     day = local_date(moment, engine.tz)
     year = day.year
     tiers = Counter[str]()
@@ -441,7 +441,7 @@ def _final_rows(engine: Engine, rows: Rows) -> None:
     """The rows the SQL reports read, from the in-memory state (as the durable engine writes
     them): lots that hold points, ledger entries, each member's tier at its clock and status,
     certificates, and the qualifying amount of the members' orders."""
-    program, tz = engine.program, engine.tz
+    program, tz = engine.rules, engine.tz
     rules = program.tiers
     for member in engine.members.values():
         wallet = member.wallet

@@ -26,6 +26,7 @@ from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
 from loyalty.domain.received import Received
 from loyalty.domain.registry import Registry
+from loyalty.domain.rules import rules_of
 from loyalty.domain.summary import status
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.schema import Program
@@ -154,6 +155,7 @@ class SqlRegistry(Registry):
         self.conn = conn
         self.pid = program.id
         self.program = program
+        self.rules = rules_of(program)
         self.tz = ZoneInfo(program.timezone)
         self.lock = lock and conn.dialect.name == "postgresql"
         self._trailing = program.tiers.window == "trailing_days"  # versions keep the window
@@ -212,7 +214,7 @@ class SqlRegistry(Registry):
         known = self.documents.get(member_id, state) if self.documents is not None else None
         loaded = known if known is not None else codec.loads(state)
         if self._trailing and LAPSE_KEY not in state:  # a document written before stop 9
-            loaded.tier_lapse_at = tier_lapse(self.program, loaded, loaded.clock, self.tz)
+            loaded.tier_lapse_at = tier_lapse(self.rules, loaded, loaded.clock, self.tz)
         self.members[member_id] = loaded
         self.by_number[loaded.number] = member_id
         self._stored_lots[member_id] = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
@@ -451,10 +453,10 @@ class SqlRegistry(Registry):
         """The values of ``MEMBER_COLUMNS``."""
         w = m.wallet
         due = next_due(m)
-        tiers = self.program.tiers
+        tiers = self.rules.tiers
         return (
             m.number,
-            status(self.program, m),
+            status(self.rules, m),
             tiers.levels[tier_on(tiers, m.tiers, local_date(m.clock, self.tz))].id,
             w.available,
             w.pending,
