@@ -63,7 +63,7 @@ unit-compiled: $(COMPILED_STAMP) postgres
 	  tests/unit/test_numbers.py tests/unit/test_calendar.py tests/unit/test_fields.py \
 	  tests/integration/test_differential.py \
 	  tests/integration/test_import_member_cache.py tests/unit/test_codec_documents.py \
-	  tests/unit/test_heap.py tests/unit/test_rules.py \
+	  tests/unit/test_heap.py tests/unit/test_rules.py tests/unit/test_simulation.py \
 	  -k "memory or sqlite or not scenarios"
 
 test: lint typecheck unit unit-compiled

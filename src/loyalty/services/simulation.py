@@ -342,7 +342,7 @@ def _write_partitions(
 
 
 # -- the whole history's clock ---------------------------------------------------------------------
-@dataclass(frozen=True)
+@dataclass  # not frozen: the compiled build unpickles it (in a worker) field by field
 class Clock:
     """What a partition must be told of the whole history's clock: the engine's clock before each
     line that goes back in time (line number -> time), and the time of the last accepted input."""
@@ -550,7 +550,7 @@ def _init_worker(programs: list[Program]) -> None:
     _PROGRAMS[:] = programs
 
 
-@dataclass(frozen=True)
+@dataclass  # not frozen: see ``Clock``
 class _Task:
     path: str
     numbered: bool
