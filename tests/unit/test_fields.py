@@ -131,8 +131,8 @@ def test_a_time_read_with_a_remembered_offset_is_the_same_instant(
 
 
 def test_the_memory_of_offsets_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fields, "_OFFSETS", {})
     monkeypatch.setattr(fields, "OFFSETS_KEPT", 3)
+    fields._OFFSETS.clear()
     for hour in range(10):
         fields.instant(f"2024-03-07T10:00:00+0{hour}:00")
     assert len(fields._OFFSETS) == 3

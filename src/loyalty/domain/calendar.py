@@ -15,9 +15,10 @@ from __future__ import annotations
 from calendar import isleap, monthrange
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
+from typing import Final
 from zoneinfo import ZoneInfo
 
-DAY = timedelta(days=1)
+DAY: Final = timedelta(days=1)
 
 
 @lru_cache(maxsize=64)
@@ -28,17 +29,17 @@ def zone(name: str) -> ZoneInfo:
 # The last instant asked about, with its local time and date. One input asks them of the same
 # instant several times (its order's day, the start of its pending period, its expiry), and each
 # conversion through a ``ZoneInfo`` costs ~3,000 instructions. A tuple swapped whole, so that
-# threads reading it never see half an update.
-_last_local: tuple[datetime, ZoneInfo, datetime, date] | None = None
+# threads reading it never see half an update; in a list of one, which the compiled build reaches
+# as a C static (a module global is a dictionary look-up, and writing one another).
+_last_local: Final[list[tuple[datetime, ZoneInfo, datetime, date] | None]] = [None]
 
 
 def _local(at: datetime, tz: ZoneInfo) -> tuple[datetime, ZoneInfo, datetime, date]:
-    global _last_local
-    last = _last_local
+    last = _last_local[0]
     if last is None or last[0] is not at or last[1] is not tz:
         local = at.astimezone(tz)
         last = (at, tz, local, local.date())
-        _last_local = last
+        _last_local[0] = last
     return last
 
 
@@ -122,8 +123,8 @@ def add_local_days(at: datetime, days: int, tz: ZoneInfo) -> datetime:
 
 # A rule's few day and hour counts recur on every input, and building a ``timedelta`` costs
 # ~4,000 instructions (keyword arguments, Python integers of microseconds): remembered, bounded.
-_DAYS: dict[int, timedelta] = {}
-_HOURS: dict[int, timedelta] = {}
+_DAYS: Final[dict[int, timedelta]] = {}
+_HOURS: Final[dict[int, timedelta]] = {}
 SPANS_KEPT = 4096
 
 

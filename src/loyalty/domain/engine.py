@@ -60,7 +60,7 @@ class Outcome:
         self.duplicate = duplicate
 
 
-ACCEPTED = Outcome(True)
+ACCEPTED: Final = Outcome(True)
 
 
 class Engine:

@@ -36,12 +36,15 @@ from loyalty.domain.errors import InvalidInput
 from loyalty.domain.money import ZERO
 from loyalty.programs.schema import Channel, LineKind, TenderType
 
-ID_LENGTH, TEXT_LENGTH, NUMBER_LENGTH = schema.ID_LENGTH, schema.TEXT_LENGTH, schema.NUMBER_LENGTH
-POINTS_LIMIT = schema.POINTS_LIMIT
-CHANNELS: frozenset[str] = frozenset(get_args(Channel))
-LINE_KINDS: frozenset[str] = frozenset(get_args(LineKind))
-TENDER_TYPES: frozenset[str] = frozenset(get_args(TenderType))
-DELIVERIES: frozenset[str] = frozenset(get_args(schema.Delivery))
+# ``Final``: the compiled build keeps these in C statics, not in the module's dictionary
+ID_LENGTH: Final = schema.ID_LENGTH
+TEXT_LENGTH: Final = schema.TEXT_LENGTH
+NUMBER_LENGTH: Final = schema.NUMBER_LENGTH
+POINTS_LIMIT: Final = schema.POINTS_LIMIT
+CHANNELS: Final[frozenset[str]] = frozenset(get_args(Channel))
+LINE_KINDS: Final[frozenset[str]] = frozenset(get_args(LineKind))
+TENDER_TYPES: Final[frozenset[str]] = frozenset(get_args(TenderType))
+DELIVERIES: Final[frozenset[str]] = frozenset(get_args(schema.Delivery))
 
 
 @dataclass(slots=True, init=False, eq=True)  # frozen by ``Final``; see ``loyalty.domain``
@@ -629,7 +632,7 @@ def _read(d: dict[str, Any]) -> Event:
 
 
 # the fields of an enrolment that may be given as null
-_ENROLL_NULLABLE = (
+_ENROLL_NULLABLE: Final = (
     *("email", "first_name", "last_name", "phone", "address", "country", "birth_month"),
     "member_number",
 )

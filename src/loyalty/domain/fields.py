@@ -12,16 +12,18 @@ from __future__ import annotations
 import re
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from typing import Final
 
 from loyalty.domain.money import CENT
 
 MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
-MONEY_MESSAGE = "money must be a non-negative decimal string with at most 2 decimals"
-MONEY_LIMIT = Decimal(10) ** 12
+MONEY_MESSAGE: Final = "money must be a non-negative decimal string with at most 2 decimals"
+MONEY_LIMIT: Final = Decimal(10) ** 12
 LIMIT_MESSAGE = "money must be less than 1000000000000 (at most 12 digits before the point)"
-TIME_MESSAGE = "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)"
+TIME_MESSAGE: Final = "not a valid ISO-8601 time with a UTC offset (e.g. 2024-03-07T10:00:00-05:00)"
 NAIVE_MESSAGE = "time must be ISO-8601 with a UTC offset"
-FIRST_YEAR, LAST_YEAR = 1900, 9000
+FIRST_YEAR: Final = 1900
+LAST_YEAR: Final = 9000
 MULTIPLIER_MESSAGE = 'a multiplier is a decimal string above 0, at most 9999.9999 (e.g. "2", "1.5")'
 
 _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
@@ -29,7 +31,7 @@ _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
 
 # text -> amount, of the amounts accepted lately: prices recur (a catalogue's, "0.00"), and a
 # Decimal is immutable, so one can be shared; a hit costs a twentieth of the checks and the parse
-_AMOUNTS: dict[str, Decimal] = {}
+_AMOUNTS: Final[dict[str, Decimal]] = {}
 AMOUNTS_KEPT = 65536
 
 
@@ -109,7 +111,7 @@ def instant(value: object) -> datetime:
 
 # "+08:00" -> 8 hours: the first offsets read, up to a bound (time zones have a few dozen
 # between them; an offset met after the bound is read the longer way, as before)
-_OFFSETS: dict[str, timedelta] = {}
+_OFFSETS: Final[dict[str, timedelta]] = {}
 OFFSETS_KEPT = 256
 
 

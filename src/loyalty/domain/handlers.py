@@ -8,7 +8,7 @@ from collections.abc import Callable
 from datetime import datetime
 from decimal import Decimal
 from math import ceil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
 from loyalty.domain import numbers
 from loyalty.domain.calendar import local_date
@@ -646,7 +646,7 @@ def tick(engine: Engine, e: Tick) -> str | None:
     return None
 
 
-HANDLERS: dict[str, Callable[[Engine, Any], str | None]] = {
+HANDLERS: Final[dict[str, Callable[[Engine, Any], str | None]]] = {
     "enroll": enroll,
     "purchase": purchase,
     "shipment": shipment,

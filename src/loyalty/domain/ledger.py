@@ -18,10 +18,10 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from typing import Final
 
-NEVER = datetime.max.replace(year=9999)
-NEVER_UTC = NEVER.replace(tzinfo=UTC)  # engine times are in UTC: ``replace`` costs ~9,000
+NEVER: Final = datetime.max.replace(year=9999)
+NEVER_UTC: Final = NEVER.replace(tzinfo=UTC)  # engine times are in UTC: ``replace`` costs ~9,000
 
-CREDIT_KINDS = frozenset({"earn", "bonus", "signup", "action"})
+CREDIT_KINDS: Final = frozenset({"earn", "bonus", "signup", "action"})
 
 
 @dataclass(slots=True, eq=False, init=False)  # __init__ by hand: see ``loyalty.domain`` (speed)

@@ -12,6 +12,7 @@ Expiry, always counted from the date earned: ``never`` (SK-9); ``years_after_ear
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Final
 from zoneinfo import ZoneInfo
 
 from loyalty.domain.calendar import (
@@ -38,7 +39,7 @@ def available_at(rule: PendingRule, start: datetime, tz: ZoneInfo) -> datetime:
 
 
 # (local day earned, kind, years or months, zone) -> expiry; every input of a day shares it
-_EXPIRIES: dict[tuple[date, str, int, ZoneInfo], datetime] = {}
+_EXPIRIES: Final[dict[tuple[date, str, int, ZoneInfo], datetime]] = {}
 
 
 def expires_at(rule: ExpiryRule, earned: datetime, tz: ZoneInfo) -> datetime | None:

@@ -7,16 +7,16 @@ Rounding of a qualifying amount to whole currency units is a program setting:
 from __future__ import annotations
 
 from decimal import ROUND_FLOOR, ROUND_HALF_UP, Decimal
-from typing import Literal
+from typing import Final, Literal
 
 Rounding = Literal["floor", "half_up"]
 
-ZERO = Decimal("0.00")
-CENT = Decimal("0.01")
-UNIT = Decimal("1")
+ZERO: Final = Decimal("0.00")
+CENT: Final = Decimal("0.01")
+UNIT: Final = Decimal("1")
 
 
-HALF = Decimal("0.5")
+HALF: Final = Decimal("0.5")
 
 
 def whole_units(amount: Decimal, rounding: Rounding) -> int:
