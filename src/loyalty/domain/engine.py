@@ -103,7 +103,9 @@ class Engine:
     # -- applying inputs ----------------------------------------------------------------------
     def apply(self, raw: str | bytes | dict[str, Any] | Event) -> Outcome:
         try:
-            event = raw if not isinstance(raw, str | bytes | dict) else parse_event(raw)
+            # a tuple of types, not ``str | bytes | dict``: the compiled build makes that union anew
+            # on every call (~500 instructions)
+            event = raw if not isinstance(raw, (str, bytes, dict)) else parse_event(raw)
         except LoyaltyError as exc:
             return Outcome(False, exc)
         key = event.key()

@@ -44,7 +44,7 @@ class Received:
         if digest is None:
             source = self._source
             assert source is not None, "a Received holds a digest or its input"
-            event = parse_event(source) if isinstance(source, str | bytes) else source
+            event = parse_event(source) if isinstance(source, (str, bytes)) else source
             digest = self._digest = payload_digest(event)
             self._source = None
         return digest

@@ -148,7 +148,7 @@ class DurableEngine:
     # -- one input, one transaction ----------------------------------------------------------
     def apply(self, raw: str | bytes | dict[str, Any] | Event, attempts: int = 20) -> Outcome:
         try:
-            event = raw if not isinstance(raw, str | bytes | dict) else parse_event(raw)
+            event = raw if not isinstance(raw, (str, bytes, dict)) else parse_event(raw)
         except LoyaltyError as exc:
             return Outcome(False, exc)
         return self._retrying(lambda conn: self._apply_one(conn, event), attempts)
