@@ -122,20 +122,15 @@ def add_local_days(at: datetime, days: int, tz: ZoneInfo) -> datetime:
 
 
 # A rule's few day and hour counts recur on every input, and building a ``timedelta`` costs
-# ~4,000 instructions (keyword arguments, Python integers of microseconds): remembered, bounded.
-_DAYS: Final[dict[int, timedelta]] = {}
+# ~4,000 instructions (keyword arguments, Python integers of microseconds): remembered, bounded,
+# as hours (a day count N is 24 x N hours).
 _HOURS: Final[dict[int, timedelta]] = {}
 SPANS_KEPT = 4096
 
 
 def days_of(count: int) -> timedelta:
     """``timedelta(days=count)``, remembered."""
-    found = _DAYS.get(count)
-    if found is None:
-        found = timedelta(days=count)
-        if len(_DAYS) < SPANS_KEPT:
-            _DAYS[count] = found
-    return found
+    return hours_of(24 * count)
 
 
 def hours_of(count: int) -> timedelta:

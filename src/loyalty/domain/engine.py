@@ -67,13 +67,12 @@ class Engine:
     """Runs one program. ``apply`` takes an event (JSON line, dict or parsed event)."""
 
     def __init__(self, program: Program, registry: Registry | None = None) -> None:
-        self.program = version_at(program, 0)
         self.tz = zone(program.timezone)
         ordered = sorted(program.versions, key=lambda v: v.effective)
         self._version_starts: list[datetime] = [start_of_day(v.effective, self.tz) for v in ordered]
-        self._versions = [version_at(program, i) for i in range(len(ordered) + 1)]
-        self._rules = [rules_of(v) for v in self._versions]
+        self._rules = [rules_of(version_at(program, i)) for i in range(len(ordered) + 1)]
         self.rules = self._rules[0]
+        self.program = self.rules.program
         self.monthly_work = monthly_work(self._rules)
         self._trailing = any(v.tiers.window == "trailing_days" for v in self._rules)
         self.registry = registry if registry is not None else Registry()
@@ -86,9 +85,7 @@ class Engine:
 
     # -- program versions -------------------------------------------------------------------
     def program_at(self, at: datetime) -> Program:
-        if not self._version_starts:
-            return self.program
-        return self._versions[bisect_right(self._version_starts, at)]
+        return self.rules_at(at).program
 
     def rules_at(self, at: datetime) -> Rules:
         """The settings of the program version in force at ``at``, as the engine reads them."""

@@ -218,7 +218,7 @@ RULES_KEPT = 256
 def rules_of(program: Program) -> Rules:
     """The rules of one program version, built once (programs are frozen)."""
     found = _RULES.get(id(program))
-    if found is None or found.program is not program:
+    if found is None:
         found = Rules(program)
         if len(_RULES) >= RULES_KEPT:
             _RULES.clear()
