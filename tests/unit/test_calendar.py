@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from loyalty.domain import calendar
 from loyalty.domain.calendar import (
+    DATES_KEPT,
     SPANS_KEPT,
     add_business_days,
     add_local_days,
@@ -89,6 +90,7 @@ def test_years_and_month_ends_are_dateutils(day: date, count: int) -> None:
     Nth month after the month earned), by hand, as ``relativedelta`` computes them; and N local
     days later (SG-6) with the remembered ``timedelta`` of each day count."""
     assert add_years(day, count) == day + relativedelta(years=count)
+    assert add_years(day, count) == day + relativedelta(years=count)  # again, from the memo
     assert month_end(day, count) == day.replace(day=1) + relativedelta(months=count + 1, days=-1)
     assert add_local_days(datetime(2024, 3, 9, 12, tzinfo=UTC), count, ZONES[0]) == datetime(
         2024, 3, 9, 7, tzinfo=ZONES[0]
@@ -108,6 +110,15 @@ def test_remembered_spans_are_the_spans(count: int) -> None:
     assert days_of(count) == timedelta(days=count)
     assert hours_of(count) == timedelta(hours=count)
     assert days_of(count) == timedelta(days=count)  # the second time, from the memo
+
+
+def test_remembered_years_are_bounded() -> None:
+    first = date(2000, 1, 1)
+    for count in range(DATES_KEPT + 10):
+        assert add_years(first + timedelta(days=count), 1) == first + timedelta(days=count) + (
+            relativedelta(years=1)
+        )
+    assert len(calendar._YEARS_LATER) <= DATES_KEPT
 
 
 def test_remembered_spans_are_bounded() -> None:

@@ -64,7 +64,24 @@ def end_of_day(day: date, tz: ZoneInfo) -> datetime:
 
 def add_years(day: date, years: int) -> date:
     """Same date N years later; 29 February becomes 28 February (as ``relativedelta(years=N)``,
-    by hand: dateutil's arithmetic runs as interpreted Python, ~50,000 instructions a call)."""
+    by hand: dateutil's arithmetic runs as interpreted Python, ~50,000 instructions a call).
+    Remembered: a trailing tier window asks it of each purchase's day (a few hundred days a
+    year), and a new ``date`` costs ~2,000 instructions (its attributes, its constructor)."""
+    key = (day, years)
+    found = _YEARS_LATER.get(key)
+    if found is None:
+        found = _years_later(day, years)
+        if len(_YEARS_LATER) >= DATES_KEPT:
+            _YEARS_LATER.clear()
+        _YEARS_LATER[key] = found
+    return found
+
+
+_YEARS_LATER: Final[dict[tuple[date, int], date]] = {}
+DATES_KEPT: Final = 16384
+
+
+def _years_later(day: date, years: int) -> date:
     year = day.year + years
     if day.month == 2 and day.day == 29 and not isleap(year):
         return date(year, 2, 28)

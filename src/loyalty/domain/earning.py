@@ -11,7 +11,7 @@ never scale bonus points); among the others only the single one giving the most 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -95,11 +95,31 @@ def qualifying_amount(eligible_total: Decimal, non_earning_tenders: Decimal) -> 
     return max(ZERO, eligible_total - non_earning_tenders)
 
 
-def rate_points(units: int, rate: Decimal, multipliers: Iterable[Decimal]) -> int:
+def rate_points(units: int, rate: Decimal, multipliers: tuple[Decimal, ...]) -> int:
+    if not multipliers:
+        whole = _whole_rate(rate)
+        if whole >= 0:  # exact: the floor of a whole product is itself
+            return units * whole
     value = units * rate
     for m in multipliers:
         value *= m
     return floor_points(value)
+
+
+# rate -> the rate as an int if it is a whole number, else -1 (rates are above 0). Most tiers earn
+# a whole number of points a unit, and the product of two ints costs a tenth of a ``Decimal``
+# product and its conversion back to an int. A program has a few rates: bounded all the same.
+_WHOLE_RATES: Final[dict[Decimal, int]] = {}
+RATES_KEPT: Final = 1024
+
+
+def _whole_rate(rate: Decimal) -> int:
+    found = _WHOLE_RATES.get(rate)
+    if found is None:
+        found = int(rate) if rate > 0 and rate == rate.to_integral_value() else -1
+        if len(_WHOLE_RATES) < RATES_KEPT:
+            _WHOLE_RATES[rate] = found
+    return found
 
 
 def _total(units: int, rate: Decimal, chosen: Sequence[CampaignRule]) -> Earned:

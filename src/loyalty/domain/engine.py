@@ -34,7 +34,7 @@ from loyalty.domain.member import Member, Notification
 from loyalty.domain.received import Received, payload_digest
 from loyalty.domain.registry import Registry
 from loyalty.domain.rules import Rules, rules_of
-from loyalty.domain.summary import member_summary
+from loyalty.domain.summary import member_summary, summary_day
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.loader import version_at
 from loyalty.programs.schema import Program
@@ -238,7 +238,14 @@ class Engine:
         return member_summary(self.rules_at(now), member, now, self.tz)
 
     def summaries(self) -> dict[str, dict[str, Any]]:
-        return {member_id: self.summary(member_id) for member_id in self.registry.member_ids()}
+        if self.now is None:  # each member at its own clock
+            return {member_id: self.summary(member_id) for member_id in self.registry.member_ids()}
+        now, rules, tz = self.now, self.rules_at(self.now), self.tz
+        day = summary_day(now, tz)  # the same for every member
+        return {
+            member_id: member_summary(rules, self._current(member_id), now, tz, day)
+            for member_id in self.registry.member_ids()
+        }
 
     def ledger(self, member_id: str) -> list[Entry]:
         return list(self._current(member_id).wallet.entries)

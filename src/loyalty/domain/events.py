@@ -646,27 +646,45 @@ def _given(d: dict[str, Any], names: tuple[str, ...]) -> int:
 def _line(value: object) -> Line:
     if type(value) is not dict:
         raise _Unsure
-    has_kind = "kind" in value
-    department = _optional_text(value.get("department"))
-    brand = _optional_text(value.get("brand"))
-    if len(value) != 2 + has_kind + (department is not None) + (brand is not None):
-        _names(len(value) == 2 + has_kind + ("department" in value) + ("brand" in value))
-    return Line(
-        _id(value.get("sku")),
-        _money(value.get("amount")),
-        _one_of(value["kind"], LINE_KINDS) if has_kind else "merchandise",
-        department,
-        brand,
-    )
+    given: dict[str, Any] = value
+    sku = amount = None
+    kind = "merchandise"
+    department = brand = None
+    for name, item in given.items():  # as in ``_purchase``
+        if name == "sku":
+            sku = _id(item)
+        elif name == "amount":
+            amount = _money(item)
+        elif name == "kind":
+            kind = _one_of(item, LINE_KINDS)
+        elif name == "department":
+            department = _optional_text(item)
+        elif name == "brand":
+            brand = _optional_text(item)
+        else:
+            raise _Unsure
+    if sku is None or amount is None:
+        raise _Unsure
+    return Line(sku, amount, kind, department, brand)
 
 
 def _tender(value: object) -> Tender:
     if type(value) is not dict:
         raise _Unsure
-    code = _optional_text(value.get("code"))
-    if len(value) != 2 + (code is not None):
-        _names(len(value) == 2 + ("code" in value))
-    return Tender(_one_of(value.get("type"), TENDER_TYPES), _money(value.get("amount")), code)
+    given: dict[str, Any] = value
+    kind = amount = code = None
+    for name, item in given.items():
+        if name == "type":
+            kind = _one_of(item, TENDER_TYPES)
+        elif name == "amount":
+            amount = _money(item)
+        elif name == "code":
+            code = _optional_text(item)
+        else:
+            raise _Unsure
+    if kind is None or amount is None:
+        raise _Unsure
+    return Tender(kind, amount, code)
 
 
 def _return_line(value: object) -> ReturnLine:

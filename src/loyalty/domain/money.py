@@ -33,4 +33,10 @@ def floor_points(value: Decimal) -> int:
 
 
 def fmt(amount: Decimal) -> str:
+    """The amount with two decimals: "12.30". Most amounts have two already (sums of amounts
+    read with two), and their text is then the answer, without ``quantize`` (~1,000
+    instructions)."""
+    text = str(amount)
+    if text[-3:-2] == "." and "E" not in text:  # two decimals, not in scientific notation
+        return text
     return str(amount.quantize(CENT))

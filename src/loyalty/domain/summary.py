@@ -9,7 +9,7 @@ reversals.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -18,6 +18,14 @@ from loyalty.domain.member import Member
 from loyalty.domain.money import fmt
 from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import period_spend, tier_on, valid_until
+
+Day = tuple[date, datetime]
+
+
+def summary_day(now: datetime, tz: ZoneInfo) -> Day:
+    """``now``'s local date, and the start of the next local month (what expires before it
+    expires this month)."""
+    return local_date(now, tz), next_month_start(now, tz)
 
 
 def status(program: Rules, member: Member) -> str:
@@ -28,12 +36,14 @@ def status(program: Rules, member: Member) -> str:
     return "active"
 
 
-def member_summary(program: Rules, member: Member, now: datetime, tz: ZoneInfo) -> dict[str, Any]:
-    today = local_date(now, tz)
+def member_summary(
+    program: Rules, member: Member, now: datetime, tz: ZoneInfo, day: Day | None = None
+) -> dict[str, Any]:
+    """``day``: ``now``'s local date and month end, when many members are summarised at once."""
+    today, month_end = day if day is not None else summary_day(now, tz)
     rules = program.tiers
     tier = tier_on(rules, member.tiers, today)
     until = valid_until(rules, member.tiers, today)
-    month_end = next_month_start(now, tz)
     wallet = member.wallet
     expiring = sum(
         lot.remaining
