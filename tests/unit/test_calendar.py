@@ -5,7 +5,7 @@ zones with and without daylight saving time, ambiguous and skipped local hours i
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
@@ -21,10 +21,12 @@ from loyalty.domain.calendar import (
     add_years,
     business_day_after,
     days_of,
+    first_of_next_month,
     hours_of,
     local_date,
     local_time,
     month_end,
+    start_of_day,
 )
 
 ZONES = [ZoneInfo(name) for name in ("America/New_York", "Asia/Kuala_Lumpur", "Europe/London")]
@@ -112,13 +114,38 @@ def test_remembered_spans_are_the_spans(count: int) -> None:
     assert days_of(count) == timedelta(days=count)  # the second time, from the memo
 
 
-def test_remembered_years_are_bounded() -> None:
+@given(st.dates(min_value=date(1900, 1, 1), max_value=date(9000, 12, 31)), st.sampled_from(ZONES))
+def test_remembered_days_are_the_days(day: date, tz: ZoneInfo) -> None:
+    """The first local instant of a day, the first of the next month and the next business days,
+    remembered: the same the first time and the next (the plain formulas)."""
+    for _ in range(2):
+        assert start_of_day(day, tz) == datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        assert first_of_next_month(day) == day.replace(day=1) + relativedelta(months=1)
+        assert business_day_after(day, 3, None) == _business_days_later(day, 3)
+
+
+def _business_days_later(day: date, count: int) -> date:
+    while count:
+        day += timedelta(days=1)
+        count -= day.weekday() < 5
+    return day
+
+
+def test_remembered_dates_are_bounded() -> None:
     first = date(2000, 1, 1)
     for count in range(DATES_KEPT + 10):
-        assert add_years(first + timedelta(days=count), 1) == first + timedelta(days=count) + (
-            relativedelta(years=1)
-        )
-    assert len(calendar._YEARS_LATER) <= DATES_KEPT
+        day = first + timedelta(days=count)
+        assert add_years(day, 1) == day + relativedelta(years=1)
+        assert first_of_next_month(day) == day.replace(day=1) + relativedelta(months=1)
+        start_of_day(day, ZONES[0])
+        business_day_after(day, 1, None)
+    for memo in (
+        calendar._YEARS_LATER,
+        calendar._NEXT_MONTHS,
+        calendar._DAY_STARTS,
+        calendar._BUSINESS_DAYS,
+    ):
+        assert 0 < len(memo) <= DATES_KEPT
 
 
 def test_remembered_spans_are_bounded() -> None:

@@ -19,6 +19,7 @@ from typing import Final
 from zoneinfo import ZoneInfo
 
 DAY: Final = timedelta(days=1)
+DATES_KEPT: Final = 16384  # the bound of each memo of dates below (then it starts afresh)
 
 
 @lru_cache(maxsize=64)
@@ -52,9 +53,21 @@ def local_date(at: datetime, tz: ZoneInfo) -> date:
     return _local(at, tz)[3]
 
 
-@lru_cache(maxsize=65536)
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
-    return datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+    """The first instant of the local ``day``, remembered: expiries, month starts and monthly
+    jobs ask it of a few hundred days a year. A dictionary of our own rather than ``lru_cache``,
+    whose call from the compiled build costs ~1,000 instructions even when it remembers."""
+    key = (day, tz)
+    found = _DAY_STARTS.get(key)
+    if found is None:
+        found = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
+        if len(_DAY_STARTS) >= DATES_KEPT:
+            _DAY_STARTS.clear()
+        _DAY_STARTS[key] = found
+    return found
+
+
+_DAY_STARTS: Final[dict[tuple[date, ZoneInfo], datetime]] = {}
 
 
 def end_of_day(day: date, tz: ZoneInfo) -> datetime:
@@ -78,7 +91,6 @@ def add_years(day: date, years: int) -> date:
 
 
 _YEARS_LATER: Final[dict[tuple[date, int], date]] = {}
-DATES_KEPT: Final = 16384
 
 
 def _years_later(day: date, years: int) -> date:
@@ -95,7 +107,17 @@ def month_end(day: date, months_after: int = 0) -> date:
 
 
 def first_of_next_month(day: date) -> date:
-    return date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+    """Remembered (as ``add_years``): monthly jobs ask it of every member's next input."""
+    found = _NEXT_MONTHS.get(day)
+    if found is None:
+        found = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
+        if len(_NEXT_MONTHS) >= DATES_KEPT:
+            _NEXT_MONTHS.clear()
+        _NEXT_MONTHS[day] = found
+    return found
+
+
+_NEXT_MONTHS: Final[dict[date, date]] = {}
 
 
 def next_month_start(at: datetime, tz: ZoneInfo) -> datetime:
@@ -118,9 +140,22 @@ def is_business_day(day: date, country: str | None) -> bool:
     return day not in _holiday_calendar(country)  # type: ignore[operator]
 
 
-@lru_cache(maxsize=65536)
 def business_day_after(day: date, days: int, country: str | None) -> date:
-    """The ``days``-th business day after ``day``."""
+    """The ``days``-th business day after ``day``, remembered (as ``start_of_day``)."""
+    key = (day, days, country)
+    found = _BUSINESS_DAYS.get(key)
+    if found is None:
+        found = _count_business_days(day, days, country)
+        if len(_BUSINESS_DAYS) >= DATES_KEPT:
+            _BUSINESS_DAYS.clear()
+        _BUSINESS_DAYS[key] = found
+    return found
+
+
+_BUSINESS_DAYS: Final[dict[tuple[date, int, str | None], date]] = {}
+
+
+def _count_business_days(day: date, days: int, country: str | None) -> date:
     counted = 0
     while counted < days:
         day += DAY
