@@ -18,6 +18,8 @@ from functools import lru_cache
 from typing import Final
 from zoneinfo import ZoneInfo
 
+from loyalty.domain.memo import remember
+
 DAY: Final = timedelta(days=1)
 DATES_KEPT: Final = 16384  # the bound of each memo of dates below (then it starts afresh)
 
@@ -55,15 +57,12 @@ def local_date(at: datetime, tz: ZoneInfo) -> date:
 
 def start_of_day(day: date, tz: ZoneInfo) -> datetime:
     """The first instant of the local ``day``, remembered: expiries, month starts and monthly
-    jobs ask it of a few hundred days a year. A dictionary of our own rather than ``lru_cache``,
-    whose call from the compiled build costs ~1,000 instructions even when it remembers."""
+    jobs ask it of a few hundred days a year (``loyalty.domain.memo``)."""
     key = (day, tz)
     found = _DAY_STARTS.get(key)
     if found is None:
         found = datetime.combine(day, time(0), tzinfo=tz).astimezone(UTC)
-        if len(_DAY_STARTS) >= DATES_KEPT:
-            _DAY_STARTS.clear()
-        _DAY_STARTS[key] = found
+        remember(_DAY_STARTS, key, found, DATES_KEPT)
     return found
 
 
@@ -83,10 +82,7 @@ def add_years(day: date, years: int) -> date:
     key = (day, years)
     found = _YEARS_LATER.get(key)
     if found is None:
-        found = _years_later(day, years)
-        if len(_YEARS_LATER) >= DATES_KEPT:
-            _YEARS_LATER.clear()
-        _YEARS_LATER[key] = found
+        found = remember(_YEARS_LATER, key, _years_later(day, years), DATES_KEPT)
     return found
 
 
@@ -111,9 +107,7 @@ def first_of_next_month(day: date) -> date:
     found = _NEXT_MONTHS.get(day)
     if found is None:
         found = date(day.year + 1, 1, 1) if day.month == 12 else date(day.year, day.month + 1, 1)
-        if len(_NEXT_MONTHS) >= DATES_KEPT:
-            _NEXT_MONTHS.clear()
-        _NEXT_MONTHS[day] = found
+        remember(_NEXT_MONTHS, day, found, DATES_KEPT)
     return found
 
 
@@ -145,10 +139,7 @@ def business_day_after(day: date, days: int, country: str | None) -> date:
     key = (day, days, country)
     found = _BUSINESS_DAYS.get(key)
     if found is None:
-        found = _count_business_days(day, days, country)
-        if len(_BUSINESS_DAYS) >= DATES_KEPT:
-            _BUSINESS_DAYS.clear()
-        _BUSINESS_DAYS[key] = found
+        found = remember(_BUSINESS_DAYS, key, _count_business_days(day, days, country), DATES_KEPT)
     return found
 
 

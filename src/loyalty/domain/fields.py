@@ -14,6 +14,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
+from loyalty.domain.memo import remember
 from loyalty.domain.money import CENT
 
 MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
@@ -43,11 +44,7 @@ def money(value: object) -> Decimal:
     known = _AMOUNTS.get(value)
     if known is not None:
         return known
-    amount = _checked_money(value)
-    if len(_AMOUNTS) >= AMOUNTS_KEPT:
-        _AMOUNTS.clear()
-    _AMOUNTS[value] = amount
-    return amount
+    return remember(_AMOUNTS, value, _checked_money(value), AMOUNTS_KEPT)
 
 
 def _checked_money(value: str) -> Decimal:

@@ -24,6 +24,7 @@ from loyalty.domain.calendar import (
     local_date,
     month_end,
 )
+from loyalty.domain.memo import remember
 from loyalty.domain.rules import ExpiryRule, PendingRule
 
 
@@ -52,7 +53,5 @@ def expires_at(rule: ExpiryRule, earned: datetime, tz: ZoneInfo) -> datetime | N
     if found is None:
         day, _, count, _ = key
         found = end_of_day(add_years(day, count) if years else month_end(day, count), tz)
-        if len(_EXPIRIES) >= 65536:
-            _EXPIRIES.clear()
-        _EXPIRIES[key] = found
+        remember(_EXPIRIES, key, found, 65536)
     return found

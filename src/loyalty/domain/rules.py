@@ -20,6 +20,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Final, Literal
 
+from loyalty.domain.memo import remember
 from loyalty.programs.schema import (
     Birthday,
     BlockRedemption,
@@ -219,8 +220,5 @@ def rules_of(program: Program) -> Rules:
     """The rules of one program version, built once (programs are frozen)."""
     found = _RULES.get(id(program))
     if found is None:
-        found = Rules(program)
-        if len(_RULES) >= RULES_KEPT:
-            _RULES.clear()
-        _RULES[id(program)] = found
+        found = remember(_RULES, id(program), Rules(program), RULES_KEPT)
     return found
