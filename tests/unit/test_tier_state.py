@@ -13,7 +13,14 @@ from hypothesis import strategies as st
 
 from loyalty import Engine, load_program
 from loyalty.domain.rules import rules_of
-from loyalty.domain.tiers import TierState, add_spend, supported, tier_on, trailing_spend
+from loyalty.domain.tiers import (
+    TierState,
+    add_spend,
+    remove_spend,
+    supported,
+    tier_on,
+    trailing_spend,
+)
 
 
 def test_trailing_window_state_is_bounded_and_old_returns_are_harmless() -> None:
@@ -90,3 +97,53 @@ def test_trailing_window_matches_a_plain_recount(steps: list[tuple[int, int]]) -
         expected = sum((a for d, a in alive.values() if d <= day), start=Decimal(0))
         assert trailing_spend(rules, state, day) == expected
         assert tier_on(rules, state, day) >= supported(rules, expected)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(
+        st.one_of(
+            # a purchase: (days after the last, or before it when negative; cents)
+            st.tuples(st.just("buy"), st.integers(-400, 200), st.integers(0, 50_000)),
+            # a return of part of an earlier purchase: (which one, cents)
+            st.tuples(st.just("return"), st.integers(0, 40), st.integers(0, 20_000)),
+            # the spend asked later, as a summary asks it: (days after the last)
+            st.tuples(st.just("ask"), st.integers(0, 500), st.just(0)),
+        ),
+        min_size=1,
+        max_size=40,
+    )
+)
+@example(steps=[("buy", 0, 3000), ("buy", 1, 4550), ("return", 0, 1000), ("ask", 0, 0)])
+def test_the_kept_window_total_equals_a_recount(steps: list[tuple[str, int, int]]) -> None:
+    """SK-2/SK-3: the trailing spend is kept as a running total (a purchase adds, a return takes
+    off, a purchase leaving the window takes off what it still counted; recounted after a
+    retro-credit). Whatever the mix of purchases, retro-credits and returns, the spend asked on
+    any day equals a recount of the purchases in that day's window."""
+    rules = rules_of(load_program("soko")).tiers
+    state = TierState()
+    alive: dict[str, tuple[date, Decimal]] = {}
+    bought: list[tuple[str, date]] = []
+    last = date(2024, 1, 1)
+    for n, (kind, x, cents) in enumerate(steps):
+        amount = Decimal(cents) / 100
+        if kind == "buy":
+            day = last + timedelta(days=x) if x >= 0 else last - timedelta(days=-x // 3)
+            last = max(last, day)
+            add_spend(rules, state, day, f"o{n}", amount)
+            bought.append((f"o{n}", day))
+            alive[f"o{n}"] = (day, amount)
+            start = day - timedelta(days=rules.trailing_days - 1)
+            alive = {o: (d, a) for o, (d, a) in alive.items() if d >= start}
+        elif kind == "return" and bought:
+            order, day = bought[x % len(bought)]
+            remove_spend(rules, state, day, order, amount)
+            if order in alive:
+                alive[order] = (alive[order][0], alive[order][1] - amount)
+        else:
+            day = last + timedelta(days=x)
+        start = day - timedelta(days=rules.trailing_days - 1)
+        expected = sum((a for d, a in alive.values() if start <= d <= day), start=Decimal(0))
+        assert trailing_spend(rules, state, day) == expected
+        if state.spend_total is not None:
+            assert state.spend_total == sum(state.order_spend.values(), start=Decimal(0))
