@@ -17,7 +17,9 @@ Properties, for each preset:
    no-op, accepted, never a rejection);
 6. a rejected input (and an exact repeat) changes nothing, neither what the engine shows right
    after it nor what later inputs do: the history without its rejected lines ends the same;
-7. there is no debt while an available (matured) lot still holds points (debt is paid first).
+7. there is no debt while an available (matured) lot still holds points (debt is paid first);
+8. no lot is due (to mature or to expire) before its wallet's ``due_floor``, which spares an
+   input the look at its member's lots.
 """
 
 from __future__ import annotations
@@ -477,6 +479,13 @@ def build(preset: str, data: Any, check: Any = None, before: Any = None) -> Hist
 def balances_reconcile(engine: Engine, line: str = "", *_: Any) -> None:
     """Properties 1, 2, 3 and 7 for every member, at the engine's current time."""
     for mid in engine.members:
+        # 8, first: reading the member below looks at its lots, which makes the floor exact
+        wallet = engine.members[mid].wallet
+        dues = [lot.available_at for lot in wallet.lots if not lot.matured and lot.available_at]
+        dues += [lot.expires_at for lot in wallet.lots if lot.remaining and lot.expires_at]
+        if dues:
+            floor = wallet.due_floor
+            assert floor is not None and floor <= min(dues), f"member {mid} after {line}: {floor}"
         points = engine.summary(mid)["points"]
         lots = engine.lots(mid)
         debt = engine.debt(mid)

@@ -24,8 +24,8 @@ from loyalty.domain.events import Event, parse_event
 from loyalty.domain.jobs import (
     advance,
     convert,
+    due_by,
     monthly_work,
-    next_due,
     next_monthly,
     tier_lapse,
 )
@@ -178,8 +178,8 @@ class Engine:
                 f"than its last input ({self.local_text(member.clock)})",
                 "at",
             )
-        due = next_due(member)
-        saved = member.checkpoint() if due is not None and due <= at else None
+        due = due_by(member, at)
+        saved = member.checkpoint() if due is not None else None
         self._touched.append((member, saved))
         if saved is not None:
             self.run_jobs(member, at, due)

@@ -101,18 +101,42 @@ def tier_lapse(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> da
 
 
 def next_due(member: Member) -> datetime | None:
+    """The first moment the member has a job due: its monthly work, its tier's lapse, a lot to
+    mature or to expire. Makes the wallet's ``due_floor`` exact on the way."""
+    wallet = member.wallet
+    first: datetime | None = None  # of the lots
+    for lot in wallet.lots:
+        ready = lot.available_at
+        if not lot.matured and ready is not None and (first is None or ready < first):
+            first = ready
+        ends = lot.expires_at
+        if lot.remaining and ends is not None and (first is None or ends < first):
+            first = ends
+    wallet.due_floor = first
     due = member.next_month_at
     lapse = member.tier_lapse_at
     if lapse is not None and (due is None or lapse < due):
         due = lapse
-    for lot in member.wallet.lots:
-        ready = lot.available_at
-        if not lot.matured and ready is not None and (due is None or ready < due):
-            due = ready
-        ends = lot.expires_at
-        if lot.remaining and ends is not None and (due is None or ends < due):
-            due = ends
+    if first is not None and (due is None or first < due):
+        due = first
     return due
+
+
+def due_by(member: Member, at: datetime) -> datetime | None:
+    """``next_due(member)`` if it is at or before ``at``, else None: without a look at the lots
+    when their ``due_floor`` is later (most inputs: at a year of history, ~5% of a replay went
+    to looking at every lot of the member of each input)."""
+    floor = member.wallet.due_floor
+    month = member.next_month_at
+    lapse = member.tier_lapse_at
+    if (
+        (floor is None or floor > at)
+        and (month is None or month > at)
+        and (lapse is None or lapse > at)
+    ):
+        return None
+    due = next_due(member)
+    return due if due is not None and due <= at else None
 
 
 def convert(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> None:

@@ -14,13 +14,15 @@ sum(entry.points).
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Final
 
 NEVER: Final = datetime.max.replace(year=9999)
 # engine times are in UTC: a lot without expiry sorts by this (``replace``: ~9,000 instructions)
 NEVER_UTC: Final = NEVER.replace(tzinfo=UTC)
+# a ``Wallet.due_floor`` not known: earlier than any time, so the lots are looked at
+UNKNOWN_DUE: Final = datetime.min.replace(tzinfo=UTC)
 
 CREDIT_KINDS: Final = frozenset({"earn", "bonus", "signup", "action"})
 
@@ -99,6 +101,11 @@ class Wallet:
     next_lot: int
     entry_base: int  # entries already stored elsewhere (a database); ``entries`` holds the rest
     earned: int  # points ever credited by earn, bonus, signup and action entries
+    # No lot is due (to mature or to expire) before this moment; None: no lot is ever due. A
+    # lower bound, kept as lots are credited (``due_by``) and made exact by ``jobs.next_due``:
+    # maturing, spending and expiring only make the lots' first due moment later. It spares an
+    # input the look at every lot of its member when nothing can be due (``jobs.due_by``).
+    due_floor: datetime | None = field(compare=False)
 
     def __init__(
         self,
@@ -115,6 +122,7 @@ class Wallet:
         self.next_lot = next_lot
         self.entry_base = entry_base
         self.earned = earned
+        self.due_floor = UNKNOWN_DUE if self.lots else None
 
     # -- balances -------------------------------------------------------------------------
     @property
@@ -150,7 +158,20 @@ class Wallet:
         self.record(at, kind, points, ref, note)
         if available_at is not None and available_at <= at:
             self.mature(lot)
+        self.due_by(lot)
         return lot
+
+    def due_by(self, lot: Lot) -> None:
+        """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
+        it matures)."""
+        floor = self.due_floor
+        ready = lot.available_at
+        if not lot.matured and ready is not None and (floor is None or ready < floor):
+            floor = ready
+        ends = lot.expires_at
+        if lot.remaining and ends is not None and (floor is None or ends < floor):
+            floor = ends
+        self.due_floor = floor
 
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""

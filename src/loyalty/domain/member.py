@@ -14,7 +14,7 @@ from typing import Any, Final
 
 from loyalty.domain.certificates import Certificate
 from loyalty.domain.earning import CampaignRule
-from loyalty.domain.ledger import Lot, Wallet
+from loyalty.domain.ledger import UNKNOWN_DUE, Lot, Wallet
 from loyalty.domain.money import UNIT, ZERO
 from loyalty.domain.tiers import TierState
 
@@ -227,6 +227,7 @@ class Member:
         w.lots = lots
         for lot, remaining, matured, available_at in lot_state:
             lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
+        w.due_floor = UNKNOWN_DUE  # the lots as they were: their first due moment is not known
         del w.entries[n_entries:]
         w.debt, w.next_lot, w.earned = debt, next_lot, earned
         self.tiers.year_base = year_base
