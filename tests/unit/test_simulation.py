@@ -12,9 +12,13 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import os
+import signal
 import subprocess
 import sys
+import threading
+import time
 import xml.etree.ElementTree as ET
 from collections import Counter
 from datetime import timedelta
@@ -486,3 +490,37 @@ def test_counting_members_per_tier_at_a_month_end_changes_no_member(
     simulation._snapshot(engine, later, counted)
     assert sum(counted.values()) > 0
     assert {m: codec.dumps(member) for m, member in engine.members.items()} == before
+
+
+def test_a_worker_that_dies_is_reported_and_not_waited_for(tmp_path: Path) -> None:
+    """A worker process killed while it replays a part (out of memory, say) ends the simulation
+    with a clear error (the command prints it, see ``simulate_cli``); a ``multiprocessing.Pool``
+    would start another worker and wait for the lost part for ever."""
+    path = write_history(tmp_path / "history.jsonl", "sogo", members=400, months=12)
+    program = load_program("sogo")
+    outcome: dict[str, BaseException | bool] = {}
+    replaying = threading.Event()
+    before = {p.pid for p in multiprocessing.active_children()}
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "replay" and done == 1:
+            replaying.set()  # one part of 8 done: both workers have parts in hand
+            time.sleep(0.5)  # (the parent waits: no part is collected meanwhile)
+
+    def run() -> None:
+        try:
+            simulate(path, [program, program], processes=2, partitions=8, progress=progress)
+            outcome["finished"] = True
+        except BaseException as exc:  # handed to the test's thread
+            outcome["error"] = exc
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    assert replaying.wait(timeout=120), "the replay did not start"
+    workers = [p for p in multiprocessing.active_children() if p.pid not in before]
+    assert workers and workers[0].pid is not None, "no worker process"
+    os.kill(workers[0].pid, signal.SIGKILL)
+    thread.join(timeout=60)
+    assert not thread.is_alive(), "the simulation waits for ever for the killed worker's part"
+    assert isinstance(outcome.get("error"), simulation.WorkerLost), outcome
+    assert "worker process ended" in str(outcome["error"])

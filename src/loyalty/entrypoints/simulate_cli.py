@@ -33,7 +33,7 @@ from loyalty.entrypoints.charts import PALETTE, Panel, Series, svg_chart
 from loyalty.programs.loader import load_program
 from loyalty.programs.schema import Program
 from loyalty.services.comparison import change, compare, key_figures
-from loyalty.services.simulation import PARTITION_MEMBERS, Simulation, simulate
+from loyalty.services.simulation import PARTITION_MEMBERS, Simulation, WorkerLost, simulate
 
 PNG_MESSAGE = (
     "only SVG charts are supported (no PNG renderer among the dependencies): use --plot FILE.svg, "
@@ -280,13 +280,16 @@ def register(app: typer.Typer) -> None:
                 bar.update(tasks[stage], completed=done, total=total)
                 bar.refresh()
 
-            result = simulate(
-                history,
-                programs,
-                processes=processes,
-                partition_members=partition_members,
-                progress=progress,
-            )
+            try:
+                result = simulate(
+                    history,
+                    programs,
+                    processes=processes,
+                    partition_members=partition_members,
+                    progress=progress,
+                )
+            except WorkerLost as exc:
+                _fail(str(exc))
         if plot is not None:
             try:
                 plot.write_text(chart(result, specs), encoding="utf-8")

@@ -52,6 +52,8 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor, as_completed
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
 from decimal import Decimal
@@ -263,7 +265,7 @@ class _History:
 def _scan(path: Path, pool: Any, progress: Progress | None) -> _History:
     tasks = [(str(path), start, end) for start, end in _ranges(path, SCAN_CHUNK)]
     parts: list[ScanResult] = []
-    iterator = pool.imap(_scan_range, tasks) if pool is not None else map(_scan_range, tasks)
+    iterator = pool.map(_scan_range, tasks) if pool is not None else map(_scan_range, tasks)
     for done, part in enumerate(iterator, start=1):
         parts.append(part)
         if progress is not None:
@@ -634,14 +636,20 @@ def simulate(
     # fork on Linux: workers start at once and scripts need no ``if __name__ == "__main__"``
     # guard; the caller should have no other thread running (the CLI's progress display has none)
     method = "fork" if sys.platform == "linux" else "spawn"
+    # an executor, not a ``multiprocessing.Pool``: when a worker dies (killed, out of memory),
+    # the pool would start another and wait for the lost part for ever; the executor reports it
     pool = (
-        multiprocessing.get_context(method).Pool(
-            processes, initializer=_init_worker, initargs=(list(programs),)
+        ProcessPoolExecutor(
+            processes,
+            mp_context=multiprocessing.get_context(method),
+            initializer=_init_worker,
+            initargs=(list(programs),),
         )
         if processes > 1
         else None
     )
     _init_worker(list(programs))
+    finished = False
     try:
         scanned = _scan(path, pool, progress)
         lines = scanned.lines
@@ -667,10 +675,16 @@ def simulate(
             totals, rounds, used = _replay(
                 files, numbered, path, programs, scanned, pool, keep_members, progress
             )
+        finished = True
+    except BrokenProcessPool as exc:
+        raise WorkerLost(
+            "a worker process ended before finishing its part of the history (killed, or out "
+            "of memory?): nothing was simulated; try fewer --processes or a smaller "
+            "--partition-members"
+        ) from exc
     finally:
         if pool is not None:
-            pool.terminate()
-            pool.join()
+            _stop(pool, finished)
     variants = []
     for program, rows in zip(programs, totals, strict=True):
         rejected = [{"line": n, "error": rows.rejected[n]} for n in sorted(rows.rejected)]
@@ -688,6 +702,28 @@ def simulate(
     if used == 1 and parts > 1:
         reason = "the history's times go back and forth too often to split it"
     return Simulation(str(path), variants, lines, used, processes, rounds, reason)
+
+
+class WorkerLost(Exception):
+    """A worker process of the simulation ended before finishing its part."""
+
+
+def _stop(pool: ProcessPoolExecutor, finished: bool) -> None:
+    """Shut the workers down: after the work, once they are idle; after an error (an exception,
+    Ctrl-C), at once, as ``multiprocessing.Pool.terminate`` did (3.11's executor has no
+    ``terminate_workers``: its processes are reached through ``_processes``)."""
+    if not finished:
+        workers: dict[int, Any] = getattr(pool, "_processes", None) or {}
+        for process in list(workers.values()):
+            with contextlib.suppress(Exception):
+                process.terminate()
+    pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _as_done(futures: list[Future[list[Rows]]]) -> Iterator[list[Rows]]:
+    """The tasks' results in the order they finish."""
+    for future in as_completed(futures):
+        yield future.result()
 
 
 def _unmoved(rows: Rows) -> Callable[[int], bool]:
@@ -716,7 +752,9 @@ def _replay(
         tasks = [_Task(str(f), numbered, clocks, keep_members) for f in files]
         totals = [Rows() for _ in programs]
         iterator = (
-            pool.imap_unordered(_run_task, tasks) if pool is not None else map(_run_task, tasks)
+            _as_done([pool.submit(_run_task, task) for task in tasks])
+            if pool is not None
+            else map(_run_task, tasks)
         )
         for done, task_rows in enumerate(iterator, start=1):
             for total, rows in zip(totals, task_rows, strict=True):
