@@ -24,8 +24,8 @@ from loyalty.domain.events import Event, parse_event
 from loyalty.domain.jobs import (
     advance,
     convert,
-    due_by,
     monthly_work,
+    next_due_by,
     next_monthly,
     tier_lapse,
 )
@@ -178,7 +178,7 @@ class Engine:
                 f"than its last input ({self.local_text(member.clock)})",
                 "at",
             )
-        due = due_by(member, at)
+        due = next_due_by(member, at)
         saved = member.checkpoint() if due is not None else None
         self._touched.append((member, saved))
         if saved is not None:

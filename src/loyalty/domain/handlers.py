@@ -333,7 +333,7 @@ def shipment(engine: Engine, e: Shipment) -> str | None:
             lot.available_at = available_at(program.pending, e.at, engine.tz)
             if lot.available_at <= e.at:
                 member.wallet.mature(lot)
-            member.wallet.due_by(lot)
+            member.wallet.lower_due_floor(lot)
     return None
 
 

@@ -122,7 +122,7 @@ def next_due(member: Member) -> datetime | None:
     return due
 
 
-def due_by(member: Member, at: datetime) -> datetime | None:
+def next_due_by(member: Member, at: datetime) -> datetime | None:
     """``next_due(member)`` if it is at or before ``at``, else None: without a look at the lots
     when their ``due_floor`` is later (most inputs: at a year of history, ~5% of a replay went
     to looking at every lot of the member of each input)."""

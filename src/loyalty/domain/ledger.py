@@ -102,9 +102,10 @@ class Wallet:
     entry_base: int  # entries already stored elsewhere (a database); ``entries`` holds the rest
     earned: int  # points ever credited by earn, bonus, signup and action entries
     # No lot is due (to mature or to expire) before this moment; None: no lot is ever due. A
-    # lower bound, kept as lots are credited (``due_by``) and made exact by ``jobs.next_due``:
-    # maturing, spending and expiring only make the lots' first due moment later. It spares an
-    # input the look at every lot of its member when nothing can be due (``jobs.due_by``).
+    # lower bound, kept as lots are credited (``lower_due_floor``) and made exact by
+    # ``jobs.next_due``: maturing, spending and expiring only make the lots' first due moment
+    # later. It spares an input the look at every lot of its member when nothing can be due
+    # (``jobs.next_due_by``).
     due_floor: datetime | None = field(compare=False)
 
     def __init__(
@@ -158,10 +159,10 @@ class Wallet:
         self.record(at, kind, points, ref, note)
         if available_at is not None and available_at <= at:
             self.mature(lot)
-        self.due_by(lot)
+        self.lower_due_floor(lot)
         return lot
 
-    def due_by(self, lot: Lot) -> None:
+    def lower_due_floor(self, lot: Lot) -> None:
         """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
         it matures)."""
         floor = self.due_floor

@@ -14,7 +14,7 @@ Members are independent, so the history is split by member across processes:
 2. **Partition**: whole groups are dealt round-robin into partitions (at most
    ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
    order and its line numbers (rejected lines are reported as a replay reports them).
-3. **Replay** (a ``multiprocessing`` pool, one task a partition): the partition's lines are parsed
+3. **Replay** (a pool of worker processes, one task a partition): the partition's lines are parsed
    once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
    figure rows (lots by expiry month, ledger sums by month and kind, members by tier and status,
    certificates, qualifying sales, month-end snapshots), which add up across partitions.
