@@ -180,9 +180,7 @@ def hours_of(count: int) -> timedelta:
     """``timedelta(hours=count)``, remembered."""
     found = _HOURS.get(count)
     if found is None:
-        found = timedelta(hours=count)
-        if len(_HOURS) < SPANS_KEPT:
-            _HOURS[count] = found
+        found = remember(_HOURS, count, timedelta(hours=count), SPANS_KEPT)
     return found
 
 

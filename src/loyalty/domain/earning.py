@@ -17,6 +17,7 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Final
 
+from loyalty.domain.memo import remember
 from loyalty.domain.money import ZERO, floor_points, whole_units
 from loyalty.domain.rules import EarningRules
 
@@ -108,7 +109,8 @@ def rate_points(units: int, rate: Decimal, multipliers: tuple[Decimal, ...]) -> 
 
 # rate -> the rate as an int if it is a whole number, else -1 (rates are above 0). Most tiers earn
 # a whole number of points a unit, and the product of two ints costs a tenth of a ``Decimal``
-# product and its conversion back to an int. A program has a few rates: bounded all the same.
+# product and its conversion back to an int. A program has a few rates: bounded all the same
+# (``loyalty.domain.memo``).
 _WHOLE_RATES: Final[dict[Decimal, int]] = {}
 RATES_KEPT: Final = 1024
 
@@ -116,9 +118,8 @@ RATES_KEPT: Final = 1024
 def _whole_rate(rate: Decimal) -> int:
     found = _WHOLE_RATES.get(rate)
     if found is None:
-        found = int(rate) if rate > 0 and rate == rate.to_integral_value() else -1
-        if len(_WHOLE_RATES) < RATES_KEPT:
-            _WHOLE_RATES[rate] = found
+        whole = int(rate) if rate > 0 and rate == rate.to_integral_value() else -1
+        found = remember(_WHOLE_RATES, rate, whole, RATES_KEPT)
     return found
 
 

@@ -103,16 +103,7 @@ def tier_lapse(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> da
 def next_due(member: Member) -> datetime | None:
     """The first moment the member has a job due: its monthly work, its tier's lapse, a lot to
     mature or to expire. Makes the wallet's ``due_floor`` exact on the way."""
-    wallet = member.wallet
-    first: datetime | None = None  # of the lots
-    for lot in wallet.lots:
-        ready = lot.available_at
-        if not lot.matured and ready is not None and (first is None or ready < first):
-            first = ready
-        ends = lot.expires_at
-        if lot.remaining and ends is not None and (first is None or ends < first):
-            first = ends
-    wallet.due_floor = first
+    first = member.wallet.first_due()
     due = member.next_month_at
     lapse = member.tier_lapse_at
     if lapse is not None and (due is None or lapse < due):

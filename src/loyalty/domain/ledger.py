@@ -165,14 +165,16 @@ class Wallet:
     def lower_due_floor(self, lot: Lot) -> None:
         """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
         it matures)."""
-        floor = self.due_floor
-        ready = lot.available_at
-        if not lot.matured and ready is not None and (floor is None or ready < floor):
-            floor = ready
-        ends = lot.expires_at
-        if lot.remaining and ends is not None and (floor is None or ends < floor):
-            floor = ends
-        self.due_floor = floor
+        self.due_floor = _earlier_due(lot, self.due_floor)
+
+    def first_due(self) -> datetime | None:
+        """The first moment a lot is due to mature or to expire (None: never); ``due_floor``
+        becomes it."""
+        first: datetime | None = None
+        for lot in self.lots:
+            first = _earlier_due(lot, first)
+        self.due_floor = first
+        return first
 
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""
@@ -233,3 +235,15 @@ class Wallet:
     def prune(self) -> None:
         """Forget lots that can never change again (matured and empty)."""
         self.lots = [lot for lot in self.lots if lot.remaining > 0 or not lot.matured]
+
+
+def _earlier_due(lot: Lot, due: datetime | None) -> datetime | None:
+    """``due``, or ``lot``'s moment to mature (if pending) or to expire (if it holds points)
+    when earlier."""
+    ready = lot.available_at
+    if not lot.matured and ready is not None and (due is None or ready < due):
+        due = ready
+    ends = lot.expires_at
+    if lot.remaining and ends is not None and (due is None or ends < due):
+        due = ends
+    return due

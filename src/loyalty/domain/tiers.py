@@ -153,7 +153,6 @@ def add_spend(rules: TierRules, state: TierState, day: date, order: str, amount:
             insort(spend, (day, order))  # a retro-credited purchase, older than the last
         else:
             spend.append((day, order))
-        state.spend_total = total
         # Purchases that left the window never count again (a later return of one changes
         # nothing): forget them, so the state does not grow with the member's history.
         start = day - days_of(rules.trailing_days - 1)
@@ -163,11 +162,11 @@ def add_spend(rules: TierRules, state: TierState, day: date, order: str, amount:
                 left = order_spend.pop(o, None)
                 if total is not None and left is not None:
                     total -= left
-            state.spend_total = total
             del spend[:gone]
-        total = trailing_spend(rules, state, day)
+        state.spend_total = total
+        trailing = trailing_spend(rules, state, day)
         until = add_years(day, rules.status_years)
-        for index in range(1, supported(rules, total) + 1):
+        for index in range(1, supported(rules, trailing) + 1):
             if state.status_until.get(index, date.min) < until:
                 state.status_until[index] = until
         return
