@@ -21,12 +21,14 @@ import threading
 import time
 import xml.etree.ElementTree as ET
 from collections import Counter
-from datetime import timedelta
+from datetime import datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from loyalty import load_program, replay_file
 from loyalty.adapters import codec
@@ -524,3 +526,22 @@ def test_a_worker_that_dies_is_reported_and_not_waited_for(tmp_path: Path) -> No
     assert not thread.is_alive(), "the simulation waits for ever for the killed worker's part"
     assert isinstance(outcome.get("error"), simulation.WorkerLost), outcome
     assert "worker process ended" in str(outcome["error"])
+
+
+@settings(max_examples=500)
+@given(
+    st.datetimes(
+        min_value=datetime(1, 1, 2),
+        max_value=datetime(9999, 12, 30),
+        timezones=st.timedeltas(
+            min_value=timedelta(hours=-23, minutes=59), max_value=timedelta(hours=23, minutes=59)
+        ).map(timezone),
+    )
+)
+def test_the_scan_counts_microseconds_as_subtracting_the_epoch_does(at: datetime) -> None:
+    """The scan's times (the whole history's clock) counted from the time's fields, any offset
+    (seconds and microseconds included), against the plain datetime arithmetic."""
+    offset = at.utcoffset()
+    assert offset is not None
+    plain = (at - simulation.EPOCH) // timedelta(microseconds=1)
+    assert simulation._micros(at, offset) == plain

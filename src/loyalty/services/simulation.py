@@ -11,9 +11,12 @@ Members are independent, so the history is split by member across processes:
    return naming only an order goes with the member who bought it, a retro-credit joins an
    anonymous purchase to its member. ``campaign`` and ``tick`` inputs are global: they go to
    every partition.
-2. **Partition**: whole groups are dealt round-robin into partitions (at most
-   ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
-   order and its line numbers (rejected lines are reported as a replay reports them).
+2. **Partition** (a child process a byte range of the scan): whole groups are dealt into
+   partitions by their root (``root % partitions``, the same in every process), global lines to
+   every partition; each range writes one file a partition, so a partition is its files in the
+   history's order, keeping the file's order and its line numbers (rejected lines are reported
+   as a replay reports them). At least ``SPREAD`` partitions a process, at most
+   ``PARTITION_MEMBERS`` members each (on average).
 3. **Replay** (one child process a partition, ``services.children``: it ends without freeing the
    engines it built, which would cost ~6.5% of the work): the partition's lines are parsed
    once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
@@ -86,6 +89,8 @@ GLOBAL_TYPES = frozenset({"campaign", "tick"})
 BLANK, GLOBAL, MISC, RESERVED = 0, 1, 2, 3  # per-line codes besides identifier hashes
 NO_TIME = -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+EPOCH_DAY = EPOCH.toordinal()
+ZERO_OFFSET = timedelta(0)
 PARTITION_MEMBERS = 20_000  # members a partition at most (bounds a worker's memory)
 SPREAD = 4  # partitions a process at least (so that no core waits for the last one)
 SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads
@@ -114,8 +119,13 @@ def _aware_time(value: Any) -> datetime | None:
     return at if at.tzinfo is not None else None
 
 
-def _micros(at: datetime) -> int:
-    return (at - EPOCH) // timedelta(microseconds=1)
+def _micros(at: datetime, offset: timedelta) -> int:
+    """Microseconds since 1970-01-01 UTC of a time whose UTC offset is ``offset``, counted in
+    integers from its fields (``(at - EPOCH) // timedelta(microseconds=1)`` makes two timedeltas
+    and costs ~1.5% of a simulation's scan)."""
+    seconds = (at.toordinal() - EPOCH_DAY) * 86400 + at.hour * 3600 + at.minute * 60 + at.second
+    seconds -= offset.days * 86400 + offset.seconds
+    return seconds * 1_000_000 + at.microsecond - offset.microseconds
 
 
 def _moment(micros: int, offset: int) -> datetime:
@@ -195,10 +205,10 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
             out.times.append(NO_TIME)
             out.offsets.append(0)
             continue
-        micros = _micros(at)
-        offset = at.utcoffset()
+        offset = at.utcoffset() or ZERO_OFFSET  # (never None: the time is aware)
+        micros = _micros(at, offset)
         out.times.append(micros)
-        out.offsets.append(int(offset.total_seconds()) if offset is not None else 0)
+        out.offsets.append(int(offset.total_seconds()))
         if micros < out.last:
             out.ordered = False
         out.last = max(out.last, micros)
@@ -247,6 +257,7 @@ class _History:
     times: array[int]
     offsets: array[int]
     parts: list[ScanResult]
+    ranges: list[tuple[int, int, int]]  # each scanned byte range and the number of its first line
 
     @property
     def lines(self) -> int:
@@ -270,8 +281,9 @@ def _scan(path: Path, processes: int, progress: Progress | None) -> _History:
             if progress is not None:
                 progress("scan", len(found), len(tasks))
     parts = [found[index] for index in range(len(tasks))]
-    history = _History(array("q"), array("q"), array("i"), parts)
-    for part in parts:
+    history = _History(array("q"), array("q"), array("i"), parts, [])
+    for (_, start, end), part in zip(tasks, parts, strict=True):
+        history.ranges.append((start, end, len(history.nodes) + 1))
         history.nodes.extend(part.nodes)
         history.times.extend(part.times)
         history.offsets.extend(part.offsets)
@@ -310,37 +322,64 @@ def _groups(history: _History) -> _Groups:
     return groups
 
 
+@dataclass(frozen=True)
+class _WriteTask:
+    """One byte range of the history to deal into the partitions (in a child process, which
+    inherits the scan and the groups: nothing is sent to it)."""
+
+    path: str
+    start: int
+    end: int
+    first_line: int  # the number of the range's first line
+    index: int  # of the range
+    history: _History
+    groups: _Groups
+    parts: int
+    folder: str
+
+
+def _part_file(folder: str, part: int, index: int) -> Path:
+    return Path(folder) / f"part-{part:04d}-{index:05d}.jsonl"
+
+
+def _write_range(task: _WriteTask) -> None:
+    """Deal the lines of one byte range into one file per partition, as "line number TAB line":
+    a group's lines go to the partition its root names (``root % parts``: the same in every
+    process, since each inherits the same groups), global lines to every partition, lines
+    naming nothing to the first."""
+    nodes, find, parts = task.history.nodes, task.groups.find, task.parts
+    out: list[list[bytes]] = [[] for _ in range(parts)]
+    number = task.first_line
+    for line in _file_lines(Path(task.path), task.start, task.end):
+        node = nodes[number - 1]
+        if node != BLANK:
+            record = b"%d\t%b\n" % (number, line)
+            if node == GLOBAL:
+                for lines in out:
+                    lines.append(record)
+            elif node == MISC:
+                out[0].append(record)
+            else:
+                out[find(node) % parts].append(record)
+        number += 1
+    for part, lines in enumerate(out):
+        _part_file(task.folder, part, task.index).write_bytes(b"".join(lines))
+
+
 def _write_partitions(
-    path: Path, history: _History, groups: _Groups, parts: int, folder: Path
-) -> list[Path]:
-    """Deal the groups of lines round-robin into ``parts`` files of "line number TAB line"."""
-    assigned: dict[int, int] = {}
-    nodes = history.nodes
-    paths = [folder / f"part-{i:04d}.jsonl" for i in range(parts)]
-    handles = [p.open("wb") for p in paths]
-    try:
-        with path.open("rb") as source:
-            for number, line in enumerate(source, start=1):
-                node = nodes[number - 1]
-                if node == BLANK:
-                    continue
-                record = b"%d\t%b" % (number, line if line.endswith(b"\n") else line + b"\n")
-                if node == GLOBAL:
-                    for handle in handles:
-                        handle.write(record)
-                    continue
-                if node == MISC:
-                    handles[0].write(record)
-                    continue
-                root = groups.find(node)
-                part = assigned.get(root)
-                if part is None:
-                    part = assigned[root] = len(assigned) % parts
-                handles[part].write(record)
-    finally:
-        for handle in handles:
-            handle.close()
-    return paths
+    path: Path, history: _History, groups: _Groups, parts: int, folder: Path, processes: int
+) -> list[list[Path]]:
+    """Deal the groups of lines into ``parts`` partitions, each byte range of the history by a
+    child process of its own (the ranges of the scan); returns each partition's files, in the
+    history's order."""
+    tasks = [
+        _WriteTask(str(path), start, end, first, index, history, groups, parts, str(folder))
+        for index, (start, end, first) in enumerate(history.ranges)
+    ]
+    with contextlib.closing(run_in_children(_write_range, tasks, processes)) as iterator:
+        for _ in iterator:
+            pass
+    return [[_part_file(str(folder), part, i) for i in range(len(tasks))] for part in range(parts)]
 
 
 # -- the whole history's clock ---------------------------------------------------------------------
@@ -537,12 +576,19 @@ def replay_partition(
     return rows
 
 
-def _read_partition(path: Path, numbered: bool) -> list[tuple[int, Event | bytes]]:
-    """The partition's lines, parsed, with the collector paused: the parsed inputs all live on,
-    and the collections their allocations set off would rescan them again and again (10 us a
-    line paused, 26-31 us not, for 60,000 lines)."""
+def _read_partition(paths: Sequence[Path], numbered: bool) -> list[tuple[int, Event | bytes]]:
+    """The partition's lines (its files one after the other), parsed, with the collector paused:
+    the parsed inputs all live on, and the collections their allocations set off would rescan
+    them again and again (10 us a line paused, 26-31 us not, for 60,000 lines)."""
     out: list[tuple[int, Event | bytes]] = []
-    with path.open("rb") as handle, paused_collector():
+    with paused_collector():
+        for path in paths:
+            _read_file(path, numbered, out)
+    return out
+
+
+def _read_file(path: Path, numbered: bool, out: list[tuple[int, Event | bytes]]) -> None:
+    with path.open("rb") as handle:
         for index, raw in enumerate(handle, start=1):
             if numbered:
                 head, _, line = raw.partition(b"\t")
@@ -555,13 +601,12 @@ def _read_partition(path: Path, numbered: bool) -> list[tuple[int, Event | bytes
                 out.append((number, parse_event(line)))
             except LoyaltyError:
                 out.append((number, line))  # the engine rejects it, with the reason
-    return out
 
 
 # -- tasks (each in a child process: ``services.children``) ----------------------------------------
 @dataclass(frozen=True)
 class _Task:
-    path: str
+    paths: tuple[Path, ...]  # the partition's files, in the history's order
     numbered: bool
     programs: tuple[Program, ...]
     clocks: tuple[Clock | None, ...]  # one a program
@@ -569,7 +614,7 @@ class _Task:
 
 
 def _run_task(task: _Task) -> list[Rows]:
-    events = _read_partition(Path(task.path), task.numbered)
+    events = _read_partition(task.paths, task.numbered)
     keep_until_exit(events)
     return [
         replay_partition(program, events, clock, task.keep_members, keep_until_exit)
@@ -663,10 +708,10 @@ def simulate(
         parts = 1 if reason is not None else max(1, min(wanted, members))
         with tempfile.TemporaryDirectory(prefix="loyalty-simulate-") as folder:
             if parts == 1:
-                files, numbered = [path], False
+                files, numbered = [[path]], False
             else:
                 groups = _groups(scanned)
-                files = _write_partitions(path, scanned, groups, parts, Path(folder))
+                files = _write_partitions(path, scanned, groups, parts, Path(folder), processes)
                 numbered = True
                 del groups
             totals, rounds, used = _replay(
@@ -707,7 +752,7 @@ def _unmoved(rows: Rows) -> Callable[[int], bool]:
 
 
 def _replay(
-    files: list[Path],
+    files: list[list[Path]],
     numbered: bool,
     path: Path,
     programs: Sequence[Program],
@@ -724,7 +769,7 @@ def _replay(
     guess = None if single else _clock(scanned, lambda n: False)
     clocks: tuple[Clock | None, ...] = tuple(guess for _ in programs)
     for rounds in range(1, MAX_ROUNDS + 1):
-        tasks = [_Task(str(f), numbered, tuple(programs), clocks, keep_members) for f in files]
+        tasks = [_Task(tuple(f), numbered, tuple(programs), clocks, keep_members) for f in files]
         totals = [Rows() for _ in programs]
         with contextlib.closing(run_in_children(_run_task, tasks, processes)) as iterator:
             for done, (_, task_rows) in enumerate(iterator, start=1):
@@ -740,4 +785,4 @@ def _replay(
             return totals, rounds, len(files)
         clocks = seen
     # not settled (a history whose times go back and forth a lot): one partition is exact
-    return _replay([path], False, path, programs, scanned, processes, keep_members, progress)
+    return _replay([[path]], False, path, programs, scanned, processes, keep_members, progress)
