@@ -102,6 +102,7 @@ def test_a_history_whose_times_go_backwards_is_split_and_still_exact(tmp_path: P
         lines[i], lines[i + 1] = lines[i + 1], lines[i]
     lines.insert(len(lines) // 3, json.dumps({**late, "type": "action", "action": "nope"}))
     lines.insert(len(lines) // 3 + 5, "{not json")
+    lines.insert(len(lines) // 2, '{"type": "tick", "at"')  # its error names the line's end
     path = tmp_path / "history.jsonl"
     path.write_text("\n".join(lines) + "\n")
     result = assert_same_as_replay(path, "sogo", processes=2, partitions=4)
