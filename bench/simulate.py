@@ -156,8 +156,9 @@ def main() -> None:
         f"python {sys.version.split()[0]}  engine {build()}"
     )
     print(
-        f"wall {wall:.1f} s (scan done at {stages.get('scan', 0.0):.1f} s, then partitioning "
-        f"and the replay of both variants)"
+        f"wall {wall:.1f} s: scan done at {stages.get('scan', 0.0):.1f} s, partitions written at "
+        f"{stages.get('partition', stages.get('scan', 0.0)):.1f} s, replay of both variants done "
+        f"at {stages.get('replay', 0.0):.1f} s"
     )
     print(
         f"throughput: {replays / wall:,.0f} input-replays/s; CPU time {cpu:.1f} s "
