@@ -11,12 +11,11 @@ Members are independent, so the history is split by member across processes:
    return naming only an order goes with the member who bought it, a retro-credit joins an
    anonymous purchase to its member. ``campaign`` and ``tick`` inputs are global: they go to
    every partition.
-2. **Partition** (a child process a byte range of the scan): whole groups are dealt into
-   partitions by their root (``root % partitions``, the same in every process), global lines to
-   every partition; each range writes one file a partition, so a partition is its files in the
-   history's order, keeping the file's order and its line numbers (rejected lines are reported
-   as a replay reports them). At least ``SPREAD`` partitions a process, at most
-   ``PARTITION_MEMBERS`` members each (on average).
+2. **Partition**: whole groups are dealt round-robin into partitions (at most
+   ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
+   order and its line numbers (rejected lines are reported as a replay reports them). The deal
+   is worked out here, one array of a partition a line; the files are written by a child process
+   a byte range of the scan (one file a partition and range: a partition is its files in order).
 3. **Replay** (one child process a partition, ``services.children``: it ends without freeing the
    engines it built, which would cost ~6.5% of the work): the partition's lines are parsed
    once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
@@ -93,7 +92,8 @@ EPOCH_DAY = EPOCH.toordinal()
 ZERO_OFFSET = timedelta(0)
 PARTITION_MEMBERS = 20_000  # members a partition at most (bounds a worker's memory)
 SPREAD = 4  # partitions a process at least (so that no core waits for the last one)
-SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads
+SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads, at least
+SCAN_SPREAD = 8  # scan tasks a process, at most (larger ranges for a larger history)
 MAX_ROUNDS = 3  # estimate, correction, confirmation; then one partition
 Progress = Callable[[str, int, int], None]
 
@@ -273,7 +273,10 @@ class _History:
 
 
 def _scan(path: Path, processes: int, progress: Progress | None) -> _History:
-    tasks = [(str(path), start, end) for start, end in _ranges(path, SCAN_CHUNK)]
+    # ranges of at least SCAN_CHUNK bytes, at most ~SCAN_SPREAD a process: each range is a child
+    # process to fork, twice (scan, then partitions), and one file a partition
+    size = max(SCAN_CHUNK, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
+    tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
@@ -325,17 +328,45 @@ def _groups(history: _History) -> _Groups:
 @dataclass(frozen=True)
 class _WriteTask:
     """One byte range of the history to deal into the partitions (in a child process, which
-    inherits the scan and the groups: nothing is sent to it)."""
+    inherits the lines' partitions: nothing is sent to it)."""
 
     path: str
     start: int
     end: int
     first_line: int  # the number of the range's first line
     index: int  # of the range
-    history: _History
-    groups: _Groups
+    deal: array[int]  # each line's partition (``_deal``)
     parts: int
     folder: str
+
+
+EVERY, NONE = -1, -2  # a line for every partition (global), or for none (blank)
+
+
+def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
+    """Each line's partition: a group's lines go to one partition, the groups dealt round-robin
+    in the order the history names them first; global lines to every partition, lines naming
+    nothing to the first. Worked out here, in one array, so that the children writing the
+    partitions read nothing else of this process's: a child that looked the groups up itself
+    would write to their objects' reference counts, and the operating system would copy each
+    page it touched (68 s of a million members' simulation instead of ~5)."""
+    deal = array("i")
+    dealt: dict[int, int] = {}
+    find = groups.find
+    for node in history.nodes:
+        if node == BLANK:
+            deal.append(NONE)
+        elif node == GLOBAL:
+            deal.append(EVERY)
+        elif node == MISC:
+            deal.append(0)
+        else:
+            root = find(node)
+            part = dealt.get(root)
+            if part is None:
+                part = dealt[root] = len(dealt) % parts
+            deal.append(part)
+    return deal
 
 
 def _part_file(folder: str, part: int, index: int) -> Path:
@@ -343,26 +374,22 @@ def _part_file(folder: str, part: int, index: int) -> Path:
 
 
 def _write_range(task: _WriteTask) -> None:
-    """Deal the lines of one byte range into the partitions: a group's lines go to the partition
-    its root names (``root % parts``: the same in every process, since each inherits the same
-    groups), global lines to every partition, lines naming nothing to the first. For each
-    partition, a file of the lines and one of their numbers (``array("q")``: no number to
-    format and parse again, 2 us a line)."""
-    nodes, find, parts = task.history.nodes, task.groups.find, task.parts
+    """Write the lines of one byte range into their partitions: for each partition, a file of
+    the lines and one of their numbers (``array("q")``: no number to format into each line and
+    parse out again, 2 us a line)."""
+    deal, parts = task.deal, task.parts
     lines: list[list[bytes]] = [[] for _ in range(parts)]
     numbers = [array("q") for _ in range(parts)]
     number = task.first_line
     for line in _file_lines(Path(task.path), task.start, task.end):
-        node = nodes[number - 1]
-        if node != BLANK:
-            if node == GLOBAL:
-                for part in range(parts):
-                    lines[part].append(line)
-                    numbers[part].append(number)
-            else:
-                part = 0 if node == MISC else find(node) % parts
-                lines[part].append(line)
-                numbers[part].append(number)
+        part = deal[number - 1]
+        if part >= 0:
+            lines[part].append(line)
+            numbers[part].append(number)
+        elif part == EVERY:
+            for every in range(parts):
+                lines[every].append(line)
+                numbers[every].append(number)
         number += 1
     for part in range(parts):
         path = _part_file(task.folder, part, task.index)
@@ -373,17 +400,16 @@ def _write_range(task: _WriteTask) -> None:
 def _write_partitions(
     path: Path,
     history: _History,
-    groups: _Groups,
+    deal: array[int],
     parts: int,
     folder: Path,
     processes: int,
     progress: Progress | None,
 ) -> list[list[Path]]:
-    """Deal the groups of lines into ``parts`` partitions, each byte range of the history by a
-    child process of its own (the ranges of the scan); returns each partition's files, in the
-    history's order."""
+    """Write the lines into the partitions ``deal`` gives them, each byte range of the scan by a
+    child process of its own; returns each partition's files, in the history's order."""
     tasks = [
-        _WriteTask(str(path), start, end, first, index, history, groups, parts, str(folder))
+        _WriteTask(str(path), start, end, first, index, deal, parts, str(folder))
         for index, (start, end, first) in enumerate(history.ranges)
     ]
     with contextlib.closing(run_in_children(_write_range, tasks, processes)) as iterator:
@@ -732,12 +758,14 @@ def simulate(
             if parts == 1:
                 files, numbered = [[path]], False
             else:
-                groups = _groups(scanned)
+                # the groups are let go before the children are forked: forking copies the
+                # page tables of this process's memory (~2.5 GB at a million members)
+                deal = _deal(scanned, _groups(scanned), parts)
                 files = _write_partitions(
-                    path, scanned, groups, parts, Path(folder), processes, progress
+                    path, scanned, deal, parts, Path(folder), processes, progress
                 )
                 numbered = True
-                del groups
+                del deal
             totals, rounds, used = _replay(
                 files, numbered, path, programs, scanned, processes, keep_members, progress
             )
