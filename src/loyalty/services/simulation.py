@@ -258,7 +258,6 @@ class _History:
     offsets: array[int]
     parts: list[ScanResult]
     ranges: list[tuple[int, int, int]]  # each scanned byte range and the number of its first line
-    groups: _Groups | None = None  # the groups, if joined during the scan
 
     @property
     def lines(self) -> int:
@@ -274,24 +273,18 @@ class _History:
 
 
 def _scan(path: Path, processes: int, progress: Progress | None) -> _History:
-    """The scan of the whole history, by child processes a byte range each. With several, the
-    identifiers each range ties together are joined here as its part comes in, while the
-    children scan on (22 s of a million members' simulation, otherwise done after the scan)."""
     # ranges of at least SCAN_CHUNK bytes, at most ~SCAN_SPREAD a process: each range is a child
     # process to fork, twice (scan, then partitions), and one file a partition
     size = max(SCAN_CHUNK, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
     tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
-    groups = _Groups() if processes > 1 and len(tasks) > 1 else None
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
             found[index] = part
-            if groups is not None:
-                _join(groups, part)
             if progress is not None:
                 progress("scan", len(found), len(tasks))
     parts = [found[index] for index in range(len(tasks))]
-    history = _History(array("q"), array("q"), array("i"), parts, [], groups)
+    history = _History(array("q"), array("q"), array("i"), parts, [])
     for (_, start, end), part in zip(tasks, parts, strict=True):
         history.ranges.append((start, end, len(history.nodes) + 1))
         history.nodes.extend(part.nodes)
@@ -323,21 +316,13 @@ class _Groups:
 
 
 def _groups(history: _History) -> _Groups:
-    """The groups of lines that must stay together (about one a member): joined as the scan's
-    parts came in (``_History.groups``), or now."""
-    if history.groups is not None:
-        return history.groups
+    """The groups of lines that must stay together (about one a member)."""
     groups = _Groups()
     for part in history.parts:
-        _join(groups, part)
+        unions = part.unions
+        for i in range(0, len(unions), 2):
+            groups.union(unions[i], unions[i + 1])
     return groups
-
-
-def _join(groups: _Groups, part: ScanResult) -> None:
-    unions = part.unions
-    for i in range(0, len(unions), 2):
-        groups.union(unions[i], unions[i + 1])
-    part.unions = array("q")  # joined: not needed again
 
 
 @dataclass(frozen=True)
@@ -776,7 +761,6 @@ def simulate(
                 # the groups are let go before the children are forked: forking copies the
                 # page tables of this process's memory (~2.5 GB at a million members)
                 deal = _deal(scanned, _groups(scanned), parts)
-                scanned.groups = None
                 files = _write_partitions(
                     path, scanned, deal, parts, Path(folder), processes, progress
                 )
