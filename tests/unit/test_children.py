@@ -46,8 +46,14 @@ def _fails_unpicklably(_: int) -> int:
     raise _Unpicklable(object())
 
 
+def _mark(path: str) -> None:
+    """Write this process's id to ``path`` at once (a reader never sees it half written)."""
+    Path(path + ".part").write_text(str(os.getpid()))
+    os.replace(path + ".part", path)
+
+
 def _sleeps(path: str) -> int:
-    Path(path).write_text(str(os.getpid()))
+    _mark(path)
     time.sleep(60)
     return 0
 
@@ -137,6 +143,6 @@ def test_closing_early_kills_the_children_still_running(tmp_path: Path) -> None:
 def _square_then_sleep(task: tuple[int, str]) -> int:
     n, path = task
     if n == 1:
-        Path(path).write_text(str(os.getpid()))
+        _mark(path)
         time.sleep(60)
     return n * n
