@@ -41,7 +41,7 @@ instants = st.datetimes(
 )
 
 
-@settings(max_examples=1500)
+@settings(max_examples=1500, deadline=None)
 @given(instants, st.sampled_from(ZONES))
 def test_the_month_is_the_local_month_first_time_and_remembered(at: datetime, tz: ZoneInfo) -> None:
     figures._MONTH_HOURS.clear()
@@ -50,7 +50,7 @@ def test_the_month_is_the_local_month_first_time_and_remembered(at: datetime, tz
         assert month_of(moment, tz) == _plain(moment, tz)  # from the hour remembered, or not
 
 
-@settings(max_examples=400)
+@settings(max_examples=400, deadline=None)
 @given(
     st.integers(1971, 2059),
     st.integers(1, 12),

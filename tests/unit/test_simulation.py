@@ -531,7 +531,7 @@ def test_a_worker_that_dies_is_reported_and_not_waited_for(tmp_path: Path) -> No
     assert "worker process ended" in str(outcome["error"])
 
 
-@settings(max_examples=500)
+@settings(max_examples=500, deadline=None)
 @given(
     st.datetimes(
         min_value=datetime(1, 1, 2),
