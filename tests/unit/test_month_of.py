@@ -69,6 +69,10 @@ def test_other_offsets_and_the_ends_of_time_use_the_plain_formula() -> None:
     tz = ZoneInfo("America/New_York")
     at = datetime(2024, 3, 1, 1, 0, tzinfo=timezone(timedelta(hours=-2)))  # 22:00 in New York
     assert month_of(at, tz) == "2024-02"
+    # the same clock reading in UTC is remembered as February; at -12:00 it is in March
+    late = datetime(2024, 2, 29, 23, 0, tzinfo=timezone(timedelta(hours=-12)))
+    assert month_of(late.replace(tzinfo=UTC), tz) == "2024-02"
+    assert month_of(late, tz) == "2024-03"  # not read from the hour remembered in UTC
     assert month_of(datetime(9999, 12, 31, 23, 59, tzinfo=UTC), tz) == "9999-12"
     assert month_of(datetime(1, 1, 1, 12, 0, tzinfo=UTC), tz) == "0001-01"
 

@@ -116,23 +116,24 @@ def month_of(at: datetime, tz: ZoneInfo) -> str:
     same month, so that every instant within it has them too (no zone changes its offset twice
     within an hour)."""
     if at.tzinfo is not UTC or not 1 < at.year < 9999:  # (the hour's ends within datetime's)
-        return _month_text(at.astimezone(tz))
+        return month_text(at.astimezone(tz))
     hours = _MONTH_HOURS.get(tz)
     if hours is None:
         hours = _MONTH_HOURS[tz] = {}
     hour = at.toordinal() * 24 + at.hour
     found = hours.get(hour)
     if found is None:
-        found = _month_text(at.astimezone(tz))
+        found = month_text(at.astimezone(tz))
         first = at.replace(minute=0, second=0, microsecond=0)
         start, end = first.astimezone(tz), (first + _LAST_OF_HOUR).astimezone(tz)
-        if start.utcoffset() == end.utcoffset() and _month_text(start) == _month_text(end):
+        if start.utcoffset() == end.utcoffset() and month_text(start) == month_text(end):
             remember(hours, hour, found, MONTH_HOURS_KEPT)
     return found
 
 
-def _month_text(local: datetime) -> str:
-    return f"{local.year:04d}-{local.month:02d}"
+def month_text(day: date) -> str:
+    """``YYYY-MM`` of a day (or of a local time)."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 _MONTH_HOURS: Final[dict[ZoneInfo, dict[int, str]]] = {}

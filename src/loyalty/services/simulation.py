@@ -71,6 +71,7 @@ from loyalty.domain.figures import (
     expiry_month,
     liability_figures,
     month_of,
+    month_text,
     outstanding_over_time,
     tier_figures,
     tiers_over_time,
@@ -347,9 +348,8 @@ def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
     """Each line's partition: a group's lines go to one partition, the groups dealt round-robin
     in the order the history names them first; global lines to every partition, lines naming
     nothing to the first. Worked out here, in one array, so that the children writing the
-    partitions read nothing else of this process's: a child that looked the groups up itself
-    would write to their objects' reference counts, and the operating system would copy each
-    page it touched (68 s of a million members' simulation instead of ~5)."""
+    partitions read nothing else of this process's (a child that looked the groups up itself
+    would write to their objects' reference counts, and each page so touched is copied)."""
     deal = array("i")
     dealt: dict[int, int] = {}
     find = groups.find
@@ -554,7 +554,7 @@ def _final_rows(engine: Engine, rows: Rows) -> None:
     rows.ledger.update(ledger)
     rows.tiers.update(tiers)
     for day, amount in sales.items():
-        rows.sales_cents[f"{day.year:04d}-{day.month:02d}"] += int(amount * 100)
+        rows.sales_cents[month_text(day)] += int(amount * 100)
 
 
 def replay_partition(
@@ -711,7 +711,7 @@ def _figures(program: Program, rows: Rows, as_of: datetime | None) -> dict[str, 
             [(m, t, n) for (m, t), n in rows.tiers_by_month.items()], program
         ),
         "outstanding_by_month": outstanding_over_time(
-            ledger, program, f"{day.year:04d}-{day.month:02d}" if day else None
+            ledger, program, month_text(day) if day else None
         ),
     }
 
