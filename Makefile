@@ -61,6 +61,7 @@ unit-compiled: $(COMPILED_STAMP) postgres
 	  tests/property tests/scenarios tests/unit/test_bad_input.py tests/unit/test_idempotency.py \
 	  tests/unit/test_tier_state.py tests/unit/test_money.py tests/unit/test_records.py \
 	  tests/unit/test_numbers.py tests/unit/test_calendar.py tests/unit/test_fields.py \
+	  tests/unit/test_local_hours.py tests/unit/test_month_of.py \
 	  tests/integration/test_differential.py \
 	  tests/integration/test_import_member_cache.py tests/unit/test_codec_documents.py \
 	  tests/unit/test_heap.py tests/unit/test_rules.py tests/unit/test_simulation.py \
