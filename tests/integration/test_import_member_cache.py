@@ -56,3 +56,63 @@ def test_documents_are_reused_only_when_identical() -> None:
     documents.put("m2", "a", member)
     documents.put("m3", "b", member)
     assert len(documents) == 2 and documents.get("m1", "{doc}") is None  # oldest forgotten
+
+
+def test_a_member_whose_lots_alone_changed_is_read_again(database_url: str) -> None:
+    """Lots are rows of their own, not part of the member's document; the document counts the
+    changes made to them (``Wallet.lot_changes``), so that a change to the lots alone changes
+    the document, and a writer keeping the member reads it again with its new lots."""
+    durable = DurableEngine(load_program("soko"), database_url)
+    assert durable.apply(ENROLL).accepted and durable.apply(store_purchase(1, 2)).accepted
+    kept = MemberDocuments()
+    with durable.db.begin() as conn:  # a batch import writes m1 and keeps it
+        _, registry = durable._engine(conn, lock=True, documents=kept)
+        first = registry.member("m1")
+        assert first is not None and first.wallet.available > 10
+        registry.changed(first)
+        registry.flush(None)
+    assert len(kept) == 1
+    remaining = [lot.remaining for lot in first.wallet.lots]
+    with durable.db.begin() as conn:  # another writer takes points from m1's lots, no more
+        _, registry = durable._engine(conn, lock=True)
+        other = registry.member("m1")
+        assert other is not None and other is not first
+        assert other.wallet.take(10) == 0
+        registry.changed(other)
+        registry.flush(None)
+    with durable.db.begin() as conn:  # the import's next batch
+        _, registry = durable._engine(conn, lock=True, documents=kept)
+        again = registry.member("m1")
+        assert again is not None and again is not first
+        assert sum(lot.remaining for lot in again.wallet.lots) == sum(remaining) - 10
+    durable.db.dispose()
+
+
+def test_a_document_holds_no_lots_and_an_older_one_is_read_with_its_own(
+    database_url: str,
+) -> None:
+    """A member is stored as its document and its lot rows; a document written before stop 19
+    holds its lots, and is read with them."""
+    from sqlalchemy import select, update
+
+    from loyalty.adapters import codec
+    from loyalty.adapters.sql import schema as t
+
+    durable = DurableEngine(load_program("soko"), database_url)
+    for line in (ENROLL, store_purchase(1, 2), store_purchase(2, 20)):
+        assert durable.apply(line).accepted
+    before = durable.summaries()["m1"]
+    where = (t.members.c.program_id == "soko") & (t.members.c.member_id == "m1")
+    with durable.db.begin() as conn:
+        text = conn.execute(select(t.members.c.state).where(where)).scalar_one()
+        doc = json.loads(text)
+        assert "lots" not in doc["wallet"] and doc["wallet"]["lot_changes"] >= 1
+        _, registry = durable._engine(conn, lock=False)
+        member = registry.member("m1")
+        assert member is not None and member.wallet.lots
+        doc["wallet"]["lots"] = [codec.lot_to_list(lot) for lot in member.wallet.lots]
+        del doc["wallet"]["lot_changes"]  # as an older version wrote it
+        conn.execute(update(t.members).where(where).values(state=json.dumps(doc)))
+        conn.execute(t.lots.delete().where(t.lots.c.member_id == "m1"))  # the document's count
+    assert durable.summaries()["m1"] == before
+    durable.db.dispose()

@@ -100,3 +100,35 @@ def test_0003_makes_members_stored_before_the_tier_lapse_was_due_work_due_once(
         assert REPORTS["tiers"](conn, program)["tiers"] == {"member": 2, "vip": 0, "vip_premier": 0}
     assert durable.run_jobs() == 0
     durable.db.dispose()
+
+
+def test_0004_downgrade_puts_the_lots_back_into_the_documents(
+    database_url: str, tmp_path: Path
+) -> None:
+    """Since 0004 a member's document leaves its lots to the lots table; the downgrade to 0003
+    writes them back into every document (as 0003's code reads them), and the summaries read
+    from those documents, before and after upgrading again, are the same."""
+    path = tmp_path / "vip.jsonl"
+    path.write_text("".join(json.dumps(e) + "\n" for e in SOKO_VIP))
+    durable = DurableEngine(load_program("soko"), database_url)
+    durable.import_file(path)
+    before = durable.summaries()
+
+    def wallets() -> dict[str, dict[str, object]]:
+        with durable.db.connect() as conn:
+            rows = conn.execute(select(t.members.c.member_id, t.members.c.state))
+            return {str(m): json.loads(s)["wallet"] for m, s in rows}
+
+    assert all("lots" not in w for w in wallets().values())
+    _downgrade(durable, "0003")
+    assert current_revision(durable.db) == "0003"
+    held = wallets()
+    assert [len(held[m]["lots"]) for m in ("m1", "m2")] == [3, 1]  # type: ignore[arg-type]
+    assert all("lot_changes" not in w for w in held.values())
+    upgrade(durable.db)
+    assert current_revision(durable.db) == head_revision()
+    assert durable.summaries() == before
+    with durable.db.begin() as conn:  # the lots the documents hold are the ones read
+        conn.execute(t.lots.delete())
+    assert durable.summaries() == before
+    durable.db.dispose()

@@ -19,7 +19,10 @@ Properties, for each preset:
    after it nor what later inputs do: the history without its rejected lines ends the same;
 7. there is no debt while an available (matured) lot still holds points (debt is paid first);
 8. no lot is due (to mature or to expire) before its wallet's ``due_floor``, which spares an
-   input the look at its member's lots.
+   input the look at its member's lots;
+9. whenever a member's lots change (one credited, matured, given its maturing time, spent,
+   expired or forgotten), so does its wallet's count of lot changes, which a database stores in
+   the member's document in place of the lots; a rejected input leaves the count as it was.
 """
 
 from __future__ import annotations
@@ -534,6 +537,50 @@ def test_balances_reconcile_with_lots_and_ledger(preset: str, data: Any) -> None
     far = history.now() + timedelta(days=800)
     assert history.engine.apply({"type": "tick", "at": far.isoformat()}).accepted
     balances_reconcile(history.engine, "final tick")
+
+
+def lot_states(engine: Engine) -> dict[str, tuple[int, list[tuple[Any, ...]]]]:
+    """Each member's count of lot changes and its lots' states, as the engine holds them (read
+    without running any job)."""
+    return {
+        mid: (
+            member.wallet.lot_changes,
+            [(lot.id, lot.remaining, lot.matured, lot.available_at) for lot in member.wallet.lots],
+        )
+        for mid, member in engine.members.items()
+    }
+
+
+@pytest.mark.parametrize("preset", PRESETS)
+@SETTINGS
+@given(data=st.data())
+def test_every_change_to_the_lots_is_counted(preset: str, data: Any) -> None:
+    """9, after every input and after reading every member (which runs its due jobs)."""
+
+    def check(engine: Engine, line: str, outcome: Any, before: Any) -> None:
+        after = lot_states(engine)
+        for mid, (count, lots) in after.items():
+            if mid not in before:
+                continue
+            if lots != before[mid][1]:
+                assert count > before[mid][0], f"member {mid}'s lots changed uncounted: {line}"
+            if not outcome.accepted:
+                assert count == before[mid][0], f"rejected {line} left a count of lot changes"
+        read = lot_states(engine)
+        engine.summaries()  # the jobs due by now run as each member is read
+        check_read(read, lot_states(engine))
+
+    def check_read(before: Any, after: Any) -> None:
+        for mid, (count, lots) in after.items():
+            if lots != before[mid][1]:
+                assert count > before[mid][0], f"member {mid}'s lots changed uncounted when read"
+
+    history = build(preset, data, check=check, before=lot_states)
+    read = lot_states(history.engine)
+    far = history.now() + timedelta(days=800)
+    assert history.engine.apply({"type": "tick", "at": far.isoformat()}).accepted
+    history.engine.summaries()
+    check_read(read, lot_states(history.engine))
 
 
 @pytest.mark.parametrize("preset", PRESETS)

@@ -23,6 +23,7 @@ def test_an_older_document_decodes_to_utc_instants_and_a_sorted_window() -> None
         engine.apply(store_purchase(n, day))
     member = engine.members["m1"]
     doc = json.loads(codec.dumps(member))
+    doc["wallet"]["lots"] = [codec.lot_to_list(lot) for lot in member.wallet.lots]
     est = timezone(timedelta(hours=-5))
 
     def local(text: str) -> str:
@@ -80,4 +81,14 @@ def test_a_member_document_is_written_once_as_it_is_read() -> None:
     member = engine.members["m1"]
     text = codec.dumps(member)
     assert text == json.dumps(json.loads(text), separators=(",", ":"))
-    assert codec.dumps(codec.loads(text)) == text
+    assert codec.dumps(codec.loads(text, member.wallet.lots)) == text
+
+
+def test_a_document_without_its_lots_is_not_read_alone() -> None:
+    import pytest
+
+    engine = Engine(load_program("soko"))
+    engine.apply(ENROLL)
+    text = codec.dumps(engine.members["m1"])
+    with pytest.raises(ValueError, match="lots apart"):
+        codec.loads(text)

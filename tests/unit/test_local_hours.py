@@ -74,20 +74,34 @@ def test_around_each_local_midnight(year: int, day: int, minutes: int, tz: ZoneI
         _check(moment, tz)
 
 
+def _changes(tz: ZoneInfo) -> list[datetime]:
+    """The first hour of UTC after each of the zone's offset changes, 1970-2037 (remembered)."""
+    found = _CHANGES.get(tz)
+    if found is None:
+        found = _CHANGES[tz] = []
+        day = datetime(1970, 1, 1, tzinfo=UTC)
+        offset = day.astimezone(tz).utcoffset()
+        while day.year < 2037:  # a day at a time, then the hour within the day
+            later = day + timedelta(days=1)
+            if later.astimezone(tz).utcoffset() != offset:
+                hour = day
+                while hour.astimezone(tz).utcoffset() == offset:
+                    hour += timedelta(hours=1)
+                found.append(hour)
+                offset = later.astimezone(tz).utcoffset()
+            day = later
+    return found
+
+
+_CHANGES: dict[ZoneInfo, list[datetime]] = {}
+
+
 @settings(max_examples=300, deadline=None)
 @given(st.sampled_from(ZONES), st.integers(0, 400), st.integers(-120, 120))
 def test_around_each_change_of_offset(tz: ZoneInfo, which: int, minutes: int) -> None:
     """Every minute within two hours of one of the zone's offset changes (1970-2037), where a
     local hour is skipped or repeated (``fold``)."""
-    changes = []
-    at = datetime(1970, 1, 1, tzinfo=UTC)
-    offset = at.astimezone(tz).utcoffset()
-    while at.year < 2037 and len(changes) <= which:
-        later = at + timedelta(hours=1)
-        if later.astimezone(tz).utcoffset() != offset:
-            offset = later.astimezone(tz).utcoffset()
-            changes.append(later)
-        at = later
+    changes = _changes(tz)
     if not changes:
         return  # a zone without changes in those years
     change = changes[which % len(changes)]

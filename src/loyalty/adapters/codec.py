@@ -1,10 +1,14 @@
 """A member's state as a JSON document and back, for storage.
 
-The document holds what the rules need on every input (lots, tier state, certificates,
-counters). Orders are stored one a row and loaded when an input needs one (a return, a shipment,
-a release, a tier reversal); ledger entries and notifications are appended to their own tables and
-the document keeps only their counts (``entry_base``). So loading and writing a member costs the
-same after ten years as after one day.
+The document holds what the rules need on every input (tier state, certificates, counters)
+but the lots: they are rows of their own (the lots table, where the reports read them), and a
+member is loaded from its document and its lot rows (``member_from_dict(d, lots)``; documents
+written before stop 19 hold their lots, and are read with them). A lot holds three times, and was
+~75% of a document: a batch import rewrote every lot of each member it touched. Orders are stored
+one a row and loaded when an input needs one (a return, a shipment, a release, a tier reversal);
+ledger entries and notifications are appended to their own tables and the document keeps only
+their counts (``entry_base``). So loading and writing a member costs the same after ten years as
+after one day.
 """
 
 from __future__ import annotations
@@ -147,7 +151,8 @@ def order_from_dict(d: dict[str, Any], lots: dict[int, Lot]) -> Order:
     )
 
 
-def _lot_to_list(lot: Lot) -> list[Any]:
+def lot_to_list(lot: Lot) -> list[Any]:
+    """A lot as documents before stop 19 held it."""
     return [
         lot.id,
         lot.kind,
@@ -165,6 +170,31 @@ def _lot_from_list(v: list[Any]) -> Lot:
     return Lot(v[0], v[1], v[2], v[3], _req(v[4]), _pdt(v[5]), _pdt(v[6]), v[7], v[8])
 
 
+def lot_from_row(
+    lot_id: int,
+    kind: str,
+    points: int,
+    remaining: int,
+    earned_at: str,
+    available_at: str | None,
+    expires_at: str | None,
+    matured: object,
+    ref: str,
+) -> Lot:
+    """A lot from its row in the lots table (times as ``utc_text`` wrote them)."""
+    return Lot(
+        int(lot_id),
+        kind,
+        int(points),
+        int(remaining),
+        _req(earned_at),
+        _pdt(available_at),
+        _pdt(expires_at),
+        ref,
+        bool(matured),
+    )
+
+
 def member_to_dict(m: Member) -> dict[str, Any]:
     w = m.wallet
     t = m.tiers
@@ -176,11 +206,11 @@ def member_to_dict(m: Member) -> dict[str, Any]:
         "enrolled_at": instant_text(m.enrolled_at),
         "clock": instant_text(m.clock),
         "wallet": {
-            "lots": [_lot_to_list(lot) for lot in w.lots],
             "debt": w.debt,
             "next_lot": w.next_lot,
             "entries": w.entry_base + len(w.entries),
             "earned": w.earned,
+            "lot_changes": w.lot_changes,
         },
         "tiers": {
             "spend_by_day": [[day_text(d), o] for d, o in t.spend_by_day],
@@ -213,11 +243,17 @@ def member_to_dict(m: Member) -> dict[str, Any]:
     }
 
 
-def member_from_dict(d: dict[str, Any]) -> Member:
+def member_from_dict(d: dict[str, Any], lots: list[Lot] | None = None) -> Member:
+    """A member from its document and, unless the document holds them (written before stop 19),
+    its lots in id order (their rows)."""
     wd = d["wallet"]
-    lots = [_lot_from_list(v) for v in wd["lots"]]
+    if "lots" in wd:
+        lots = [_lot_from_list(v) for v in wd["lots"]]
+    elif lots is None:
+        raise ValueError("this member document keeps its lots apart: give them")
     wallet = Wallet(lots=lots, debt=wd["debt"], next_lot=wd["next_lot"], entry_base=wd["entries"])
     wallet.earned = wd["earned"]
+    wallet.lot_changes = wd.get("lot_changes", 0)
     td = d["tiers"]
     tiers = TierState(
         # sorted by day, as add_spend keeps it (older documents could hold a retro-credited
@@ -277,5 +313,5 @@ def dumps(m: Member) -> str:
     return json_text(member_to_dict(m))
 
 
-def loads(text: str) -> Member:
-    return member_from_dict(json.loads(text))
+def loads(text: str, lots: list[Lot] | None = None) -> Member:
+    return member_from_dict(json.loads(text), lots)

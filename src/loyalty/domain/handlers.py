@@ -331,6 +331,7 @@ def shipment(engine: Engine, e: Shipment) -> str | None:
     for lot in order.lots:
         if lot.available_at is None and not lot.matured:
             lot.available_at = available_at(program.pending, e.at, engine.tz)
+            member.wallet.lot_changes += 1
             if lot.available_at <= e.at:
                 member.wallet.mature(lot)
             member.wallet.lower_due_floor(lot)

@@ -107,6 +107,11 @@ class Wallet:
     # later. It spares an input the look at every lot of its member when nothing can be due
     # (``jobs.next_due_by``).
     due_floor: datetime | None = field(compare=False)
+    # Changes made to the lots, ever (a lot credited, matured, given its maturing time, spent,
+    # expired or forgotten): the same count for the same inputs however they are batched. A
+    # database keeps the lots apart from the member's document, and the document holds this
+    # count, so that it changes whenever the lots do (``adapters.sql.registry.MemberDocuments``).
+    lot_changes: int = field(compare=False)
 
     def __init__(
         self,
@@ -124,6 +129,7 @@ class Wallet:
         self.entry_base = entry_base
         self.earned = earned
         self.due_floor = UNKNOWN_DUE if self.lots else None
+        self.lot_changes = 0
 
     # -- balances -------------------------------------------------------------------------
     @property
@@ -156,6 +162,7 @@ class Wallet:
         lot = Lot(self.next_lot, kind, points, points, earned_at, available_at, expires_at, ref)
         self.next_lot += 1
         self.lots.append(lot)
+        self.lot_changes += 1
         self.record(at, kind, points, ref, note)
         if available_at is not None and available_at <= at:
             self.mature(lot)
@@ -179,6 +186,7 @@ class Wallet:
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""
         lot.matured = True
+        self.lot_changes += 1
         if self.debt and lot.remaining:
             paid = min(self.debt, lot.remaining)
             lot.remaining -= paid
@@ -207,6 +215,8 @@ class Wallet:
                 missing -= used
                 if missing == 0:
                     break
+        if missing != points:
+            self.lot_changes += 1
         return missing
 
     def debit(
@@ -231,10 +241,14 @@ class Wallet:
         if lot.remaining:
             self.record(at, "expire", -lot.remaining, f"lot:{lot.id}", f"earned {earned_on}")
             lot.remaining = 0
+            self.lot_changes += 1
 
     def prune(self) -> None:
         """Forget lots that can never change again (matured and empty)."""
-        self.lots = [lot for lot in self.lots if lot.remaining > 0 or not lot.matured]
+        kept = [lot for lot in self.lots if lot.remaining > 0 or not lot.matured]
+        if len(kept) != len(self.lots):
+            self.lot_changes += 1
+        self.lots = kept
 
 
 def _earlier_due(lot: Lot, due: datetime | None) -> datetime | None:

@@ -202,6 +202,7 @@ class Member:
             self.clock,
             self.reversed_points,
             self.tier_lapse_at,
+            w.lot_changes,
         )
 
     def restore(self, saved: tuple[Any, ...]) -> list[str]:
@@ -222,8 +223,10 @@ class Member:
             clock,
             reversed_points,
             self.tier_lapse_at,
+            lot_changes,
         ) = saved
         w = self.wallet
+        w.lot_changes = lot_changes
         w.lots = lots
         for lot, remaining, matured, available_at in lot_state:
             lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at

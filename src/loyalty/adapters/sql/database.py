@@ -51,6 +51,10 @@ def _checked(text: str) -> str:
     return url.render_as_string(hide_password=False)
 
 
+SQLITE_CACHE_KIB = 65_536
+SQLITE_CHECKPOINT_PAGES = 10_000
+
+
 def make_engine(url: str | None = None) -> Engine:
     url = _checked(database_url(url))
     if url.startswith("sqlite"):
@@ -64,6 +68,15 @@ def make_engine(url: str | None = None) -> Engine:
             cursor = dbapi_connection.cursor()
             cursor.execute("PRAGMA journal_mode=WAL")
             cursor.execute("PRAGMA synchronous=NORMAL")
+            # A batch of a few thousand inputs touches pages all over the tables keyed by member
+            # (members, lots, ledger, orders by member): ~6,000 pages a batch at 10,000 members,
+            # rewritten from the cache to the write-ahead log and from there to the database
+            # file at each commit. Room for them in the cache (64 MiB, taken only as used, against
+            # SQLite's 2 MiB), and a log checkpointed every 10,000 pages (40 MiB) rather than
+            # 1,000, so that a page changed by several batches is copied once: a batch import
+            # ~12% faster (bench/ingest.py; docs/PERFORMANCE.md, stop 19).
+            cursor.execute(f"PRAGMA cache_size=-{SQLITE_CACHE_KIB}")
+            cursor.execute(f"PRAGMA wal_autocheckpoint={SQLITE_CHECKPOINT_PAGES}")
             cursor.close()
 
         @event.listens_for(engine, "begin")

@@ -22,6 +22,7 @@ from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
 from loyalty.domain.figures import expiry_month, month_of
 from loyalty.domain.jobs import next_due, tier_lapse
+from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
 from loyalty.domain.received import Received
@@ -46,6 +47,11 @@ MEMBER_COLUMNS = (
     "state",
 )
 LOT_KEY = ("program_id", "member_id", "lot_id")
+# a lot's columns, in the order of ``codec.lot_from_row``
+LOT_FIELDS = (
+    "lot_id", "kind", "points", "remaining", "earned_at", "available_at", "expires_at", "matured",
+    "ref",
+)  # fmt: skip
 LOT_COLUMNS = (
     *LOT_KEY,
     "kind",
@@ -78,6 +84,8 @@ ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 
 utc = codec.utc_text
+LotState = tuple[int, bool, datetime | None]
+LotStates = dict[int, LotState]  # lot id -> state
 
 
 def program_clock(conn: Connection, program_id: str) -> datetime | None:
@@ -116,11 +124,15 @@ class MemberDocuments:
 
     def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
-        self._kept: dict[str, tuple[str, Member]] = {}
+        self._kept: dict[str, tuple[str, Member, LotStates | None]] = {}
 
-    def put(self, member_id: str, document: str, member: Member) -> None:
+    def put(
+        self, member_id: str, document: str, member: Member, lots: LotStates | None = None
+    ) -> None:
+        """Keep ``member`` as stored in ``document``, with the states of its lots as stored
+        (``lot_states``; never changed after, only replaced)."""
         self._kept.pop(member_id, None)
-        self._kept[member_id] = (document, member)
+        self._kept[member_id] = (document, member, lots)
         if len(self._kept) > self.limit:
             del self._kept[next(iter(self._kept))]
 
@@ -131,6 +143,11 @@ class MemberDocuments:
         member = kept[1]
         member.orders.clear()
         return member
+
+    def lot_states(self, member_id: str) -> LotStates | None:
+        """The stored states of the lots of a member kept (``get`` first)."""
+        kept = self._kept.get(member_id)
+        return None if kept is None else kept[2]
 
     def __len__(self) -> int:
         return len(self._kept)
@@ -165,7 +182,7 @@ class SqlRegistry(Registry):
         self._new_keys: list[tuple[str, str, str, str]] = []  # member_keys rows
         self._orders_to_write: dict[str, Order] = {}
         self._order_rows: dict[str, str] = {}  # loaded, not yet attached to their member
-        self._stored_lots: dict[str, dict[int, tuple[Any, ...]]] = {}  # as read: to write changes
+        self._stored_lots: dict[str, LotStates] = {}  # as read: to write changes
         self._new_campaigns: list[CampaignRule] = []
         self._new_inputs: list[dict[str, Any]] = []
         self._campaigns_loaded = False
@@ -208,16 +225,43 @@ class SqlRegistry(Registry):
         if row is None:
             self._absent.add(("member", mid))
             return None
-        return self._loaded(mid, row[0])
+        state = row[0]
+        if self._kept(mid, state) is not None:
+            return self._loaded(mid, state)
+        return self._loaded(mid, state, self._lots_of([mid]).get(mid, []))
 
-    def _loaded(self, member_id: str, state: str) -> Member:
-        known = self.documents.get(member_id, state) if self.documents is not None else None
-        loaded = known if known is not None else codec.loads(state)
-        if self._trailing and LAPSE_KEY not in state:  # a document written before stop 9
-            loaded.tier_lapse_at = tier_lapse(self.rules, loaded, loaded.clock, self.tz)
+    def _kept(self, member_id: str, state: str) -> Member | None:
+        return self.documents.get(member_id, state) if self.documents is not None else None
+
+    def _lots_of(self, member_ids: list[str]) -> dict[str, list[Lot]]:
+        """The lots of these members, from their rows, each member's in id order."""
+        found: dict[str, list[tuple[int, Lot]]] = {}
+        for part in _chunks(member_ids, 500):
+            for mid, *row in select_in(
+                self.conn, t.lots, ("member_id", *LOT_FIELDS), {"program_id": self.pid},
+                "member_id", part,
+            ):  # fmt: skip
+                lot = codec.lot_from_row(*row)
+                found.setdefault(mid, []).append((lot.id, lot))
+        return {mid: [lot for _, lot in sorted(lots)] for mid, lots in found.items()}
+
+    def _loaded(self, member_id: str, state: str, lots: list[Lot] | None = None) -> Member:
+        """The member of a stored document: the one kept when the document is the one this
+        writer stored last (``MemberDocuments``), else decoded with ``lots``, its lot rows."""
+        known = self._kept(member_id, state)
+        stored = None
+        if known is not None:
+            loaded = known
+            stored = self.documents.lot_states(member_id) if self.documents is not None else None
+        else:
+            loaded = codec.loads(state, lots)
+            if self._trailing and LAPSE_KEY not in state:  # a document written before stop 9
+                loaded.tier_lapse_at = tier_lapse(self.rules, loaded, loaded.clock, self.tz)
         self.members[member_id] = loaded
         self.by_number[loaded.number] = member_id
-        self._stored_lots[member_id] = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
+        if stored is None:
+            stored = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
+        self._stored_lots[member_id] = stored
         return loaded
 
     def is_taken(self, member_id: str) -> bool:
@@ -529,8 +573,7 @@ class SqlRegistry(Registry):
             {self.aliases.get(m, m) for m in wanted if self.aliases.get(m, m) not in self.members}
         )
         for part in _chunks(ids, 500):
-            found = set()
-            for mid, state in select_in(
+            rows = select_in(
                 self.conn,
                 t.members,
                 ("member_id", "state"),
@@ -538,9 +581,11 @@ class SqlRegistry(Registry):
                 "member_id",
                 part,
                 lock_in_order=self.lock,
-            ):
-                self._loaded(mid, state)
-                found.add(mid)
+            )
+            lots = self._lots_of([mid for mid, state in rows if self._kept(mid, state) is None])
+            for mid, state in rows:
+                self._loaded(mid, state, lots.get(mid, []))
+            found = {mid for mid, _ in rows}
             self._absent.update(("member", mid) for mid in part if mid not in found)
         orders = [o for o in order_ids if o not in self.orders]
         for part in _chunks(orders, 500):
@@ -573,11 +618,16 @@ class SqlRegistry(Registry):
         for m in members:
             mid = m.id
             stored = self._stored_lots.get(mid, {})
-            current = {lot.id: lot for lot in m.wallet.lots}
-            gone.extend({"b_mid": mid, "b_lot": i} for i in stored if i not in current)
+            states: LotStates = {}  # the lots' states as this flush stores them
+            kept = 0  # lots stored before and still held
             for lot in m.wallet.lots:
-                if stored.get(lot.id) == _lot_state(lot):
-                    continue
+                state = (lot.remaining, lot.matured, lot.available_at)  # ``_lot_state``
+                states[lot.id] = state
+                before = stored.get(lot.id)
+                if before is not None:
+                    kept += 1
+                    if before == state:
+                        continue
                 lot_rows.append(
                     (
                         pid,
@@ -594,7 +644,9 @@ class SqlRegistry(Registry):
                         lot.ref,
                     )
                 )
-            self._stored_lots[mid] = {i: _lot_state(lot) for i, lot in current.items()}
+            if kept < len(stored):  # some lots stored are gone (spent and matured: forgotten)
+                gone.extend({"b_mid": mid, "b_lot": i} for i in stored if i not in states)
+            self._stored_lots[mid] = states
             for e in m.wallet.entries:
                 entry_rows.append(
                     (
@@ -648,7 +700,7 @@ class SqlRegistry(Registry):
         for m in members:  # after the counters above moved on
             row = self._member_row(m)
             if self.documents is not None:
-                self.documents.put(m.id, row[-1], m)
+                self.documents.put(m.id, row[-1], m, self._stored_lots[m.id])
             if m.id in self._new_members:
                 new_rows.append((pid, m.id, sequence_of(m.number), *row))
             else:
@@ -695,7 +747,8 @@ class SqlRegistry(Registry):
         self._new_inputs.clear()
 
 
-def _lot_state(lot: Any) -> tuple[Any, ...]:
+def _lot_state(lot: Lot) -> LotState:
+    """What of a lot can change (``Lot``), as stored: a lot whose state differs is written."""
     return (lot.remaining, lot.matured, lot.available_at)
 
 
