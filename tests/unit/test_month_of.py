@@ -13,22 +13,7 @@ from hypothesis import strategies as st
 
 from loyalty.domain import figures
 from loyalty.domain.figures import MONTH_HOURS_KEPT, expiry_month, month_of
-
-ZONES = [
-    ZoneInfo(name)
-    for name in (
-        "America/New_York",  # the presets' zones
-        "Asia/Kuala_Lumpur",
-        "America/Los_Angeles",
-        "Asia/Kolkata",  # +05:30: local midnight at half past a UTC hour
-        "Australia/Lord_Howe",  # a half-hour daylight-saving change
-        "Pacific/Chatham",  # +12:45 / +13:45
-        "America/St_Johns",  # -03:30, clocks changed at midnight in some years
-        "America/Santiago",  # clocks changed at midnight (24:00)
-        "Asia/Beirut",  # clocks changed at midnight
-        "Africa/Casablanca",  # offset changed for Ramadan, several times a year
-    )
-]
+from tests.zones import ZONES
 
 
 def _plain(at: datetime, tz: ZoneInfo) -> str:
