@@ -16,7 +16,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from loyalty.adapters import codec
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import delete_in, insert_rows, select_in, update_rows
+from loyalty.adapters.sql.bulk import insert_rows, select_in, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
 from loyalty.domain.engine import Outcome
@@ -86,6 +86,7 @@ ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 utc = codec.utc_text
 LotState = tuple[int, bool, datetime | None]
 LotStates = dict[int, LotState]  # lot id -> state
+CertificateStates = dict[str, tuple[datetime | None, str | None]]  # code -> redeemed at, order
 
 
 def program_clock(conn: Connection, program_id: str) -> datetime | None:
@@ -183,6 +184,7 @@ class SqlRegistry(Registry):
         self._orders_to_write: dict[str, Order] = {}
         self._order_rows: dict[str, str] = {}  # loaded, not yet attached to their member
         self._stored_lots: dict[str, LotStates] = {}  # as read: to write changes
+        self._stored_certificates: dict[str, CertificateStates] = {}  # the same
         self._new_campaigns: list[CampaignRule] = []
         self._new_inputs: list[dict[str, Any]] = []
         self._campaigns_loaded = False
@@ -262,6 +264,9 @@ class SqlRegistry(Registry):
         if stored is None:
             stored = {lot.id: _lot_state(lot) for lot in loaded.wallet.lots}
         self._stored_lots[member_id] = stored
+        self._stored_certificates[member_id] = {
+            c.code: (c.redeemed_at, c.redeemed_order) for c in loaded.certificates
+        }
         return loaded
 
     def is_taken(self, member_id: str) -> bool:
@@ -607,12 +612,10 @@ class SqlRegistry(Registry):
         """Write what this unit of work changed: one statement per table for all members."""
         conn, pid, tz = self.conn, self.pid, self.tz
         members = list(self._dirty.values())
-        old = [m.id for m in members if m.id not in self._new_members]
-        for part in _chunks(old, 500):
-            delete_in(conn, t.certificates, {"program_id": pid}, "member_id", part)
         lot_rows: list[tuple[Any, ...]] = []
         entry_rows: list[tuple[Any, ...]] = []
-        cert_rows: list[tuple[Any, ...]] = []
+        cert_rows: list[tuple[Any, ...]] = []  # certificates issued since the member was read
+        redeemed: list[tuple[Any, ...]] = []  # certificates read, redeemed since
         outbox_rows: list[tuple[Any, ...]] = []
         gone: list[dict[str, Any]] = []
         for m in members:
@@ -663,8 +666,17 @@ class SqlRegistry(Registry):
                 )
             m.wallet.entry_base += len(m.wallet.entries)
             m.wallet.entries.clear()
+            # a certificate's row is written when it is issued and when it is redeemed (nothing
+            # else of it changes, and a member never gives one up)
+            stored_certificates = self._stored_certificates.get(mid, {})
+            certificates: CertificateStates = {}
             for c in m.certificates:
-                cert_rows.append(
+                redemption = (c.redeemed_at, c.redeemed_order)
+                certificates[c.code] = redemption
+                known = stored_certificates.get(c.code)
+                if known == redemption:
+                    continue
+                (cert_rows if known is None else redeemed).append(
                     (
                         pid,
                         c.code,
@@ -677,6 +689,7 @@ class SqlRegistry(Registry):
                         c.redeemed_order,
                     )
                 )
+            self._stored_certificates[mid] = certificates
             for i, n in enumerate(m.notifications):
                 outbox_rows.append(
                     (pid, mid, m.outbox_base + i + 1, utc(n.at), n.kind, json.dumps(n.data))
@@ -695,6 +708,14 @@ class SqlRegistry(Registry):
         insert_rows(conn, t.lots, LOT_COLUMNS, lot_rows, conflict=LOT_KEY, on_conflict="update")
         insert_rows(conn, t.ledger, ENTRY_COLUMNS, entry_rows)
         insert_rows(conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows)
+        insert_rows(
+            conn,
+            t.certificates,
+            CERTIFICATE_COLUMNS,
+            redeemed,
+            conflict=("program_id", "code"),
+            on_conflict="update",
+        )
         insert_rows(conn, t.outbox, OUTBOX_COLUMNS, outbox_rows)
         new_rows, old_rows = [], []
         for m in members:  # after the counters above moved on
