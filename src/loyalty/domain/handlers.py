@@ -330,11 +330,7 @@ def shipment(engine: Engine, e: Shipment) -> str | None:
     program = engine.rules_at(e.at)
     for lot in order.lots:
         if lot.available_at is None and not lot.matured:
-            lot.available_at = available_at(program.pending, e.at, engine.tz)
-            member.wallet.lot_changes += 1
-            if lot.available_at <= e.at:
-                member.wallet.mature(lot)
-            member.wallet.lower_due_floor(lot)
+            member.wallet.schedule(lot, available_at(program.pending, e.at, engine.tz), e.at)
     return None
 
 
@@ -568,8 +564,7 @@ def release(engine: Engine, e: Release) -> str | None:
     if not pending:
         raise Conflict(f"order {e.order} has no pending points to release", "order")
     for lot in pending:
-        lot.available_at = e.at
-        member.wallet.mature(lot)
+        member.wallet.schedule(lot, e.at, e.at)
     order.released = True
     return "released early: the order can no longer be returned"
 

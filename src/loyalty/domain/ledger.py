@@ -29,7 +29,8 @@ CREDIT_KINDS: Final = frozenset({"earn", "bonus", "signup", "action"})
 
 @dataclass(slots=True, eq=False, init=False)  # __init__ by hand: see ``loyalty.domain`` (speed)
 class Lot:
-    """Points credited at once. Mutable only in ``remaining`` and ``available_at``/``matured``."""
+    """Points credited at once. Mutable only in ``remaining`` and ``available_at``/``matured``,
+    through ``Wallet``'s methods (each counts its change in ``Wallet.lot_changes``)."""
 
     id: Final[int]
     kind: Final[str]
@@ -168,6 +169,15 @@ class Wallet:
             self.mature(lot)
         self.lower_due_floor(lot)
         return lot
+
+    def schedule(self, lot: Lot, ready: datetime, now: datetime) -> None:
+        """A pending lot is given the moment it matures (its order shipped, or released early:
+        SG-6); it matures at once when that moment has come."""
+        lot.available_at = ready
+        self.lot_changes += 1
+        if ready <= now:
+            self.mature(lot)
+        self.lower_due_floor(lot)
 
     def lower_due_floor(self, lot: Lot) -> None:
         """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
