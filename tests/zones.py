@@ -1,10 +1,13 @@
-"""Time zones for the tests of what is remembered by hour of UTC (``calendar``'s local times,
-``figures.month_of``): the presets' zones, and zones whose offsets are not whole hours or whose
-clocks change at midnight or several times a year."""
+"""Time zones and instants for the tests of what is remembered by hour of UTC (``calendar``'s
+local times, ``figures.month_of``): the presets' zones, and zones whose offsets are not whole
+hours or whose clocks change at midnight or several times a year."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
+
+from hypothesis import strategies as st
 
 ZONES = [
     ZoneInfo(name)
@@ -21,3 +24,8 @@ ZONES = [
         "Africa/Casablanca",  # offset changed for Ramadan, several times a year
     )
 ]
+
+# instants in UTC over the years the zones' rules are tested in
+UTC_INSTANTS = st.datetimes(
+    min_value=datetime(1970, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
+)

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from loyalty.domain import calendar
 from loyalty.domain.calendar import LOCAL_HOURS_KEPT, local_date, local_time
-from tests.zones import ZONES
+from tests.zones import UTC_INSTANTS, ZONES
 
 
 def _fields(local: datetime) -> tuple[object, ...]:
@@ -30,13 +30,8 @@ def _check(at: datetime, tz: ZoneInfo) -> None:
     assert local_date(at, tz) == plain.date()
 
 
-instants = st.datetimes(
-    min_value=datetime(1970, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
-)
-
-
 @settings(max_examples=1500, deadline=None)
-@given(instants, st.sampled_from(ZONES))
+@given(UTC_INSTANTS, st.sampled_from(ZONES))
 def test_the_local_time_first_time_and_remembered(at: datetime, tz: ZoneInfo) -> None:
     calendar._HOURS_OF_ZONE.clear()
     for moment in (

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from loyalty.domain import figures
 from loyalty.domain.figures import MONTH_HOURS_KEPT, expiry_month, month_of
-from tests.zones import ZONES
+from tests.zones import UTC_INSTANTS, ZONES
 
 
 def _plain(at: datetime, tz: ZoneInfo) -> str:
@@ -21,13 +21,8 @@ def _plain(at: datetime, tz: ZoneInfo) -> str:
     return f"{local.year:04d}-{local.month:02d}"
 
 
-instants = st.datetimes(
-    min_value=datetime(1970, 1, 1), max_value=datetime(2060, 12, 31), timezones=st.just(UTC)
-)
-
-
 @settings(max_examples=1500, deadline=None)
-@given(instants, st.sampled_from(ZONES))
+@given(UTC_INSTANTS, st.sampled_from(ZONES))
 def test_the_month_is_the_local_month_first_time_and_remembered(at: datetime, tz: ZoneInfo) -> None:
     figures._MONTH_HOURS.clear()
     assert month_of(at, tz) == _plain(at, tz)
