@@ -1,8 +1,8 @@
 """The certificates table (looked up by code: SM-9, a certificate tender) holds every certificate
 each member holds in memory, redeemed or not, whatever the batch size: an import writes a
-certificate's row when it is issued and again when it is redeemed, and no other time. SM-7's
-monthly certificates and SM-10's birthday gifts over a generated Soma year, redemptions
-included."""
+certificate's row when it is issued and again when it is redeemed, and no other time. SM-8's
+monthly certificates and SM-11's birthday gifts over a generated Soma year, with certificates
+redeemed (SM-9)."""
 
 from __future__ import annotations
 
@@ -44,7 +44,7 @@ def test_the_certificate_rows_are_the_certificates_held(
     path = tmp_path / "soma.jsonl"
     lines = list(generate_history(program, members=30, months=14, seed=5))
     path.write_text("".join(f"{line}\n" for line in lines))
-    # then some certificates redeemed (SM-8: a certificate is a tender of a purchase)
+    # then some certificates redeemed (SM-9: by its code, as a tender of a purchase)
     engine = replay_file(program, path).engine
     assert engine.now is not None
     at = engine.now + timedelta(hours=1)

@@ -1,7 +1,8 @@
 """The month of a moment in the program's time zone (``figures.month_of``: every ledger entry's
 month in the simulator, the import and the reports; SG-10's expiry month), remembered by UTC
-hour, against the plain formula: the first time and the second, around month ends, in zones
-whose offsets are not whole hours and whose clocks change at midnight."""
+hour in the calendar's memo (``calendar.local_month``), against the plain formula: the first time
+and the second, around month ends, in zones whose offsets are not whole hours and whose clocks
+change at midnight."""
 
 from __future__ import annotations
 
@@ -11,8 +12,9 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from loyalty.domain import figures
-from loyalty.domain.figures import MONTH_HOURS_KEPT, expiry_month, month_of
+from loyalty.domain import calendar
+from loyalty.domain.calendar import LOCAL_HOURS_KEPT
+from loyalty.domain.figures import expiry_month, month_of
 from tests.zones import UTC_INSTANTS, ZONES
 
 
@@ -24,7 +26,7 @@ def _plain(at: datetime, tz: ZoneInfo) -> str:
 @settings(max_examples=1500, deadline=None)
 @given(UTC_INSTANTS, st.sampled_from(ZONES))
 def test_the_month_is_the_local_month_first_time_and_remembered(at: datetime, tz: ZoneInfo) -> None:
-    figures._MONTH_HOURS.clear()
+    calendar._HOURS_OF_ZONE.clear()
     assert month_of(at, tz) == _plain(at, tz)
     for moment in (at, at.replace(minute=0, second=0, microsecond=0), at + timedelta(minutes=1)):
         assert month_of(moment, tz) == _plain(moment, tz)  # from the hour remembered, or not
@@ -65,9 +67,9 @@ def test_SG_10_expiry_month_is_the_month_of_the_last_valid_day() -> None:
 
 
 def test_the_memo_is_bounded() -> None:
-    figures._MONTH_HOURS.clear()
+    calendar._HOURS_OF_ZONE.clear()
     tz = ZoneInfo("Asia/Kuala_Lumpur")
     start = datetime(2020, 1, 1, tzinfo=UTC)
-    for hour in range(MONTH_HOURS_KEPT + 10):
+    for hour in range(LOCAL_HOURS_KEPT + 10):
         month_of(start + timedelta(hours=hour), tz)
-    assert 0 < len(figures._MONTH_HOURS[tz]) <= MONTH_HOURS_KEPT
+    assert 0 < len(calendar._HOURS_OF_ZONE[0][1]) <= LOCAL_HOURS_KEPT

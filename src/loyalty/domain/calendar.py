@@ -46,41 +46,58 @@ def _local(at: datetime, tz: ZoneInfo) -> tuple[datetime, ZoneInfo, datetime, da
 
 
 # The hours of UTC met lately, for the zone asked last: an hour's first instant, the same in the
-# zone and its local date. Within an hour whose two ends have one offset, one local date and no
-# fold (no zone changes its offset twice within an hour), the local time of an instant is the
-# local time of the hour's start plus the minutes past it: ~700 instructions against ~3,000 for
-# ``astimezone`` through a ``ZoneInfo``, which each input asks about once or twice.
-_HOURS_OF_ZONE: Final[list[tuple[ZoneInfo, dict[int, tuple[datetime, datetime, date]]]]] = []
+# zone, its local date and month (``YYYY-MM``). Within an hour whose two ends have one offset, one
+# local date and no fold (no zone changes its offset twice within an hour), the local time of an
+# instant is the local time of the hour's start plus the minutes past it: ~700 instructions
+# against ~3,000 for ``astimezone`` through a ``ZoneInfo``, which each input asks about once or
+# twice, and the month of a ledger entry (``figures.month_of``) a look-up.
+_HOURS_OF_ZONE: Final[list[tuple[ZoneInfo, dict[int, tuple[datetime, datetime, date, str]]]]] = []
 LOCAL_HOURS_KEPT: Final = 65_536  # hours (7.5 years), then the memo starts afresh
 _LAST_OF_HOUR: Final = timedelta(hours=1) - timedelta(microseconds=1)
 
 
-def _hour_local(at: datetime, tz: ZoneInfo) -> tuple[datetime, ZoneInfo, datetime, date]:
-    """``(at, tz, at.astimezone(tz), its date)``, from the memo of hours when it can."""
+def _hour(at: datetime, tz: ZoneInfo) -> tuple[datetime, datetime, date, str] | None:
+    """The memo's entry for the hour of ``at`` (made now if the hour can be remembered), or
+    None: an hour that cannot, or a time not in UTC."""
     if at.tzinfo is not UTC or not 1 < at.year < 9999:  # (the hour's ends within datetime's)
-        local = at.astimezone(tz)
-        return (at, tz, local, local.date())
+        return None
     if not _HOURS_OF_ZONE or _HOURS_OF_ZONE[0][0] is not tz:
         _HOURS_OF_ZONE[:] = [(tz, {})]
     hours = _HOURS_OF_ZONE[0][1]
     hour = at.toordinal() * 24 + at.hour
     found = hours.get(hour)
+    if found is None:
+        first = at.replace(minute=0, second=0, microsecond=0)
+        start, end = first.astimezone(tz), (first + _LAST_OF_HOUR).astimezone(tz)
+        day = start.date()
+        if (
+            start.utcoffset() == end.utcoffset()
+            and not start.fold
+            and not end.fold
+            and end.date() == day
+        ):
+            found = remember(hours, hour, (first, start, day, month_text(day)), LOCAL_HOURS_KEPT)
+    return found
+
+
+def _hour_local(at: datetime, tz: ZoneInfo) -> tuple[datetime, ZoneInfo, datetime, date]:
+    """``(at, tz, at.astimezone(tz), its date)``, from the memo of hours when it can."""
+    found = _hour(at, tz)
     if found is not None:
-        local = found[1] + (at - found[0])
-        return (at, tz, local, found[2])
-    first = at.replace(minute=0, second=0, microsecond=0)
-    start, end = first.astimezone(tz), (first + _LAST_OF_HOUR).astimezone(tz)
-    day = start.date()
-    if (
-        start.utcoffset() == end.utcoffset()
-        and not start.fold
-        and not end.fold
-        and end.date() == day
-    ):
-        remember(hours, hour, (first, start, day), LOCAL_HOURS_KEPT)
-        return (at, tz, start + (at - first), day)
+        return (at, tz, found[1] + (at - found[0]), found[2])
     local = at.astimezone(tz)
     return (at, tz, local, local.date())
+
+
+def local_month(at: datetime, tz: ZoneInfo) -> str:
+    """The month (``YYYY-MM``) of ``at`` in ``tz``, from the memo of hours when it can."""
+    found = _hour(at, tz)
+    return found[3] if found is not None else month_text(at.astimezone(tz))
+
+
+def month_text(day: date) -> str:
+    """``YYYY-MM`` of a day (or of a local time)."""
+    return f"{day.year:04d}-{day.month:02d}"
 
 
 def local_time(at: datetime, tz: ZoneInfo) -> datetime:

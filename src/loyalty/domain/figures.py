@@ -32,13 +32,12 @@ RM 250,000 of qualifying sales cost 0.0080 per ringgit of sales.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
-from typing import Any, Final
+from typing import Any
 from zoneinfo import ZoneInfo
 
-from loyalty.domain.calendar import month_end
-from loyalty.domain.memo import remember
+from loyalty.domain.calendar import local_month, month_end
 from loyalty.domain.money import fmt
 from loyalty.programs.loader import version_at
 from loyalty.programs.schema import Program
@@ -108,37 +107,11 @@ def breakage(issued: int, expired: int) -> Decimal:
 
 
 def month_of(at: datetime, tz: ZoneInfo) -> str:
-    """The month (``YYYY-MM``) of a moment in the program's time zone.
-
-    Remembered by the UTC hour of the engine's instants (the simulator and the import ask it of
-    every ledger entry; ``astimezone`` and the formatting cost ~800 ns, a look-up ~100 ns): an
-    hour is remembered only when its first and last microseconds have the same offset and the
-    same month, so that every instant within it has them too (no zone changes its offset twice
-    within an hour)."""
-    if at.tzinfo is not UTC or not 1 < at.year < 9999:  # (the hour's ends within datetime's)
-        return month_text(at.astimezone(tz))
-    hours = _MONTH_HOURS.get(tz)
-    if hours is None:
-        hours = _MONTH_HOURS[tz] = {}
-    hour = at.toordinal() * 24 + at.hour
-    found = hours.get(hour)
-    if found is None:
-        found = month_text(at.astimezone(tz))
-        first = at.replace(minute=0, second=0, microsecond=0)
-        start, end = first.astimezone(tz), (first + _LAST_OF_HOUR).astimezone(tz)
-        if start.utcoffset() == end.utcoffset() and month_text(start) == month_text(end):
-            remember(hours, hour, found, MONTH_HOURS_KEPT)
-    return found
-
-
-def month_text(day: date) -> str:
-    """``YYYY-MM`` of a day (or of a local time)."""
-    return f"{day.year:04d}-{day.month:02d}"
-
-
-_MONTH_HOURS: Final[dict[ZoneInfo, dict[int, str]]] = {}
-MONTH_HOURS_KEPT: Final = 65_536  # hours a zone (7.5 years), then it starts afresh
-_LAST_OF_HOUR: Final = timedelta(hours=1) - timedelta(microseconds=1)
+    """The month (``YYYY-MM``) of a moment in the program's time zone. The simulator and the
+    import ask it of every ledger entry: read from the calendar's memo of UTC hours
+    (``calendar.local_month``; ``astimezone`` and the formatting cost ~800 ns, a look-up
+    ~100 ns)."""
+    return local_month(at, tz)
 
 
 def expiry_month(expires_at: datetime, tz: ZoneInfo) -> str:

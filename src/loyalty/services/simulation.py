@@ -61,7 +61,7 @@ from typing import Any
 
 from pydantic_core import from_json
 
-from loyalty.domain.calendar import local_date, next_month_start, zone
+from loyalty.domain.calendar import local_date, month_text, next_month_start, zone
 from loyalty.domain.engine import Engine
 from loyalty.domain.errors import LoyaltyError
 from loyalty.domain.events import Event, parse_event
@@ -71,7 +71,6 @@ from loyalty.domain.figures import (
     expiry_month,
     liability_figures,
     month_of,
-    month_text,
     outstanding_over_time,
     tier_figures,
     tiers_over_time,

@@ -228,9 +228,9 @@ class SqlRegistry(Registry):
             self._absent.add(("member", mid))
             return None
         state = row[0]
-        if self._kept(mid, state) is not None:
-            return self._loaded(mid, state)
-        return self._loaded(mid, state, self._lots_of([mid]).get(mid, []))
+        known = self._kept(mid, state)
+        lots = None if known is not None else self._lots_of([mid]).get(mid, [])
+        return self._loaded(mid, state, known, lots)
 
     def _kept(self, member_id: str, state: str) -> Member | None:
         return self.documents.get(member_id, state) if self.documents is not None else None
@@ -247,10 +247,11 @@ class SqlRegistry(Registry):
                 found.setdefault(mid, []).append((lot.id, lot))
         return {mid: [lot for _, lot in sorted(lots)] for mid, lots in found.items()}
 
-    def _loaded(self, member_id: str, state: str, lots: list[Lot] | None = None) -> Member:
-        """The member of a stored document: the one kept when the document is the one this
-        writer stored last (``MemberDocuments``), else decoded with ``lots``, its lot rows."""
-        known = self._kept(member_id, state)
+    def _loaded(
+        self, member_id: str, state: str, known: Member | None, lots: list[Lot] | None
+    ) -> Member:
+        """The member of a stored document: ``known``, the one kept when the document is the
+        one this writer stored last (``_kept``), else decoded with ``lots``, its lot rows."""
         stored = None
         if known is not None:
             loaded = known
@@ -587,9 +588,10 @@ class SqlRegistry(Registry):
                 part,
                 lock_in_order=self.lock,
             )
-            lots = self._lots_of([mid for mid, state in rows if self._kept(mid, state) is None])
+            known = {mid: self._kept(mid, state) for mid, state in rows}
+            lots = self._lots_of([mid for mid, member in known.items() if member is None])
             for mid, state in rows:
-                self._loaded(mid, state, lots.get(mid, []))
+                self._loaded(mid, state, known[mid], lots.get(mid, []))
             found = {mid for mid, _ in rows}
             self._absent.update(("member", mid) for mid in part if mid not in found)
         orders = [o for o in order_ids if o not in self.orders]
