@@ -11,7 +11,7 @@ deterministic function of a program and timestamped inputs.
 """
 
 from loyalty.domain import engine as _engine
-from loyalty.domain.engine import Engine, Outcome
+from loyalty.domain.engine import Engine
 from loyalty.domain.errors import (
     Conflict,
     InsufficientPoints,
@@ -22,6 +22,7 @@ from loyalty.domain.errors import (
     UnknownReference,
 )
 from loyalty.domain.events import parse_event
+from loyalty.domain.received import Outcome
 from loyalty.programs import PRESETS, Program, load_program
 from loyalty.services.replay import ReplayResult, replay_file, replay_lines, replay_text
 

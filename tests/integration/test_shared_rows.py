@@ -20,8 +20,8 @@ from sqlalchemy import select
 
 from loyalty import replay_lines
 from loyalty.adapters.sql import schema as t
-from loyalty.domain.engine import Outcome
 from loyalty.domain.events import parse_event
+from loyalty.domain.received import Outcome
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
 from tests.builders import sogo_member

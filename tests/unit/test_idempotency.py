@@ -120,7 +120,9 @@ def test_a_parsed_event_is_kept_as_it_came_and_compared_when_its_key_comes_again
 def test_the_in_memory_registry_defers_fingerprints_until_a_key_comes_again() -> None:
     engine = _enrolled()
     engine.apply(LINE)
-    received = engine.registry.inputs[("purchase", "o1")][0]
+    assert engine.registry.inputs["purchase"]["o1"] == LINE  # kept as it came: no ``Received``
+    received = engine.registry.seen_input(("purchase", "o1"))
+    assert received is not None and received.outcome.accepted
     assert received._digest is None and received._source == LINE
     engine.apply(RESPELT)
     assert received.fingerprint() == payload_digest(parse_event(LINE))
@@ -131,7 +133,7 @@ def test_a_dict_is_fingerprinted_at_once_since_the_caller_may_change_it() -> Non
     engine = _enrolled()
     purchase = json.loads(LINE)
     assert engine.apply(purchase).accepted
-    received = engine.registry.inputs[("purchase", "o1")][0]
-    assert received._digest == payload_digest(parse_event(LINE))
+    received = engine.registry.seen_input(("purchase", "o1"))
+    assert received is not None and received._digest == payload_digest(parse_event(LINE))
     purchase["lines"][0]["amount"] = "99.00"  # changed after the call: still a conflict
     assert not engine.apply(purchase).accepted

@@ -13,10 +13,10 @@ from decimal import Decimal
 import pytest
 
 from loyalty.domain.earning import CampaignRule, Earned
-from loyalty.domain.engine import Outcome
 from loyalty.domain.jobs import MonthlyWork
 from loyalty.domain.ledger import Entry, Lot, Wallet
 from loyalty.domain.member import Member, Notification, Order
+from loyalty.domain.received import Outcome
 from loyalty.domain.tiers import TierState
 
 AT = datetime(2024, 3, 1, 10, tzinfo=UTC)

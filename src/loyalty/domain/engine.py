@@ -10,10 +10,10 @@ same key with a different payload is rejected.
 from __future__ import annotations
 
 from bisect import bisect_right
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Final, cast
+from typing import Any
 
 from loyalty.domain import handlers
 from loyalty.domain.calendar import days_of, local_date, start_of_day, zone
@@ -31,36 +31,13 @@ from loyalty.domain.jobs import (
 )
 from loyalty.domain.ledger import Entry, Lot
 from loyalty.domain.member import Member, Notification
-from loyalty.domain.received import Received, payload_digest
+from loyalty.domain.received import ACCEPTED, Outcome, Received, payload_digest
 from loyalty.domain.registry import Registry
 from loyalty.domain.rules import Rules, rules_of
 from loyalty.domain.summary import member_summary, summary_day
 from loyalty.domain.tiers import tier_on
 from loyalty.programs.loader import version_at
 from loyalty.programs.schema import Program
-
-
-@dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``; see ``loyalty.domain``
-class Outcome:
-    accepted: Final[bool]
-    error: Final[LoyaltyError | None]
-    message: Final[str | None]
-    duplicate: Final[bool]
-
-    def __init__(
-        self,
-        accepted: bool,
-        error: LoyaltyError | None = None,
-        message: str | None = None,
-        duplicate: bool = False,
-    ) -> None:
-        self.accepted = accepted
-        self.error = error
-        self.message = message
-        self.duplicate = duplicate
-
-
-ACCEPTED: Final = Outcome(True)
 
 
 class Engine:
@@ -109,8 +86,8 @@ class Engine:
         if key is not None:
             seen = self.registry.seen_input(key)
             if seen is not None:
-                if seen[0].fingerprint() == payload_digest(event):
-                    return replace(cast(Outcome, seen[1]), duplicate=True)
+                if seen.fingerprint() == payload_digest(event):
+                    return replace(seen.outcome, duplicate=True)
                 return Outcome(
                     False,
                     Conflict(
@@ -151,10 +128,12 @@ class Engine:
         outcome = ACCEPTED if message is None else Outcome(True, message=message)
         if key is not None:
             if isinstance(raw, dict) or not self._defers_fingerprints:
-                received = Received(payload_digest(event))  # (a dict may change after the call)
+                # (a dict may change after the call)
+                self.registry.remember_input(key, Received(payload_digest(event), None, outcome))
+            elif outcome is ACCEPTED:
+                self.registry.remember_accepted(key, raw)
             else:
-                received = Received(None, raw)
-            self.registry.remember_input(key, received, outcome)
+                self.registry.remember_input(key, Received(None, raw, outcome))
         return outcome
 
     # -- members --------------------------------------------------------------------------------

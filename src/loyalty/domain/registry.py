@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from loyalty.domain.earning import CampaignRule
+from loyalty.domain.events import Event
 from loyalty.domain.member import Member, Order
 from loyalty.domain.received import Received
 
@@ -40,7 +41,11 @@ class Registry:
         self.anonymous: dict[str, Order] = {}
         self.codes: dict[str, str] = {}
         self.campaign_rules: list[CampaignRule] = []
-        self.inputs: dict[tuple[str, ...], tuple[Received, Any]] = {}
+        # received inputs by the kind of their key, then by the rest of it: the one identifier
+        # most keys have besides their kind (an order, a member: held by the state anyway), else
+        # a tuple; the value is a ``Received`` or, for an input accepted without a message, the
+        # line or event itself (``remember_accepted``)
+        self.inputs: dict[str, dict[Any, Received | str | bytes | Event]] = {}
         self.member_seq = 0
 
     # -- members ---------------------------------------------------------------------------
@@ -143,8 +148,27 @@ class Registry:
         key comes again (see ``Received``); a storage adapter stores the fingerprint at once."""
         return True
 
-    def seen_input(self, key: tuple[str, ...]) -> tuple[Received, Any] | None:
-        return self.inputs.get(key)
+    def seen_input(self, key: tuple[str, ...]) -> Received | None:
+        kept = self.inputs.get(key[0])
+        if kept is None:
+            return None
+        rest = key[1] if len(key) == 2 else key[1:]
+        found = kept.get(rest)
+        if found is None or isinstance(found, Received):
+            return found
+        received = kept[rest] = Received(None, found)  # fingerprinted once, if ever
+        return received
 
-    def remember_input(self, key: tuple[str, ...], received: Received, outcome: Any) -> None:
-        self.inputs[key] = (received, outcome)
+    def remember_input(self, key: tuple[str, ...], received: Received) -> None:
+        self._keep_input(key, received)
+
+    def remember_accepted(self, key: tuple[str, ...], source: str | bytes | Event) -> None:
+        """An input accepted without a message, kept as it came (``Received``: its fingerprint
+        is only needed if its key comes again, which few do); only when ``defers_fingerprints``."""
+        self._keep_input(key, source)
+
+    def _keep_input(self, key: tuple[str, ...], value: Received | str | bytes | Event) -> None:
+        kept = self.inputs.get(key[0])
+        if kept is None:
+            kept = self.inputs[key[0]] = {}
+        kept[key[1] if len(key) == 2 else key[1:]] = value

@@ -36,10 +36,10 @@ from loyalty.adapters.sql.registry import (
     utc,
 )
 from loyalty.domain.engine import Engine as LoyaltyEngine
-from loyalty.domain.engine import Outcome
 from loyalty.domain.errors import LoyaltyError
 from loyalty.domain.events import Enroll, Event, parse_event
 from loyalty.domain.handlers import enroll_contacts
+from loyalty.domain.received import Outcome
 from loyalty.programs.schema import Program
 from loyalty.services.heap import GrowingHeap
 

@@ -19,13 +19,12 @@ from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import insert_rows, select_in, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
-from loyalty.domain.engine import Outcome
 from loyalty.domain.figures import expiry_month, month_of
 from loyalty.domain.jobs import next_due, tier_lapse
 from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
-from loyalty.domain.received import Received
+from loyalty.domain.received import Outcome, Received
 from loyalty.domain.registry import Registry
 from loyalty.domain.rules import rules_of
 from loyalty.domain.summary import status
@@ -457,8 +456,8 @@ class SqlRegistry(Registry):
     def defers_fingerprints(self) -> bool:
         return False  # stored with every input
 
-    def seen_input(self, key: tuple[str, ...]) -> tuple[Received, Any] | None:
-        found = self.inputs.get(key)
+    def seen_input(self, key: tuple[str, ...]) -> Received | None:
+        found = super().seen_input(key)
         if found is not None or ("input", SEP.join(key)) in self._absent:
             return found
         row = self.conn.execute(
@@ -468,15 +467,15 @@ class SqlRegistry(Registry):
         ).first()
         if row is None:
             return None
-        return Received(bytes.fromhex(row[0])), Outcome(True, message=row[1])
+        return Received(bytes.fromhex(row[0]), None, Outcome(True, message=row[1]))
 
-    def remember_input(self, key: tuple[str, ...], received: Received, outcome: Any) -> None:
-        super().remember_input(key, received, outcome)
+    def remember_input(self, key: tuple[str, ...], received: Received) -> None:
+        super().remember_input(key, received)
         self._new_inputs.append(
             {
                 "key": SEP.join(key),
                 "digest": received.fingerprint().hex(),
-                "message": outcome.message,
+                "message": received.outcome.message,
             }
         )
 
@@ -520,7 +519,7 @@ class SqlRegistry(Registry):
 
     def prefetch_inputs(self, keys: set[tuple[str, ...]]) -> None:
         """Load the idempotency records of many inputs in one query each 500 (batch import)."""
-        wanted = [SEP.join(k) for k in keys if k not in self.inputs]
+        wanted = [SEP.join(k) for k in keys if Registry.seen_input(self, k) is None]
         for part in _chunks(wanted, 500):
             found = set()
             for key, digest, message in select_in(
@@ -531,9 +530,9 @@ class SqlRegistry(Registry):
                 "key",
                 part,
             ):
-                self.inputs[tuple(key.split(SEP))] = (
-                    Received(bytes.fromhex(digest)),
-                    Outcome(True, message=message),
+                super().remember_input(
+                    tuple(key.split(SEP)),
+                    Received(bytes.fromhex(digest), None, Outcome(True, message=message)),
                 )
                 found.add(key)
             self._absent.update(("input", k) for k in part if k not in found)
