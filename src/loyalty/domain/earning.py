@@ -93,6 +93,8 @@ def line_eligible(
 
 
 def qualifying_amount(eligible_total: Decimal, non_earning_tenders: Decimal) -> Decimal:
+    if not non_earning_tenders:  # the total itself: one ``Decimal`` (104 bytes) fewer an order
+        return max(ZERO, eligible_total)
     return max(ZERO, eligible_total - non_earning_tenders)
 
 

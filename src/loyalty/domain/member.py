@@ -103,7 +103,14 @@ class Order:
         self.credited_at = credited_at
 
     def eligible_remaining(self) -> Decimal:
-        return sum((ln.amount for ln in self.lines if ln.eligible and not ln.returned), start=ZERO)
+        """The eligible lines' amounts, less those returned: ``eligible_total`` itself (the same
+        sum, not a new one) while no line has been returned."""
+        for line in self.lines:
+            if line.returned:
+                return sum(
+                    (ln.amount for ln in self.lines if ln.eligible and not ln.returned), start=ZERO
+                )
+        return self.eligible_total
 
 
 @dataclass(slots=True, init=False, unsafe_hash=True)  # frozen by ``Final``
