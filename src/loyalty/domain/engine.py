@@ -188,14 +188,8 @@ class Engine:
         cert = Certificate(code, kind, amount, at, expires_on, delivery)
         member.certificates.append(cert)
         self.registry.register_code(code, member.id)
-        if kind == "reward":
-            data = {
-                "code": code,
-                "amount": str(amount),
-                "delivery": delivery,
-                "expires_on": expires_on.isoformat(),
-            }
-            member.notifications.append(Notification(at, "certificate_issued", data))
+        if kind == "reward":  # its code, amount, delivery and expiry (``Notification.data``)
+            member.notifications.append(Notification(at, "certificate_issued", cert))
         return cert
 
     # -- reading ------------------------------------------------------------------------------

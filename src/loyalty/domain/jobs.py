@@ -165,7 +165,7 @@ def birthday_gift(
     member.birthday_years.add(day.year)
     validity = (month_end(day) - day).days
     cert = issue(member, "birthday_gift", None, at, validity)
-    member.notifications.append(Notification(at, "birthday_gift", {"code": cert.code}))
+    member.notifications.append(Notification(at, "birthday_gift", cert))  # its code
 
 
 def monthly(program: Rules, member: Member, at: datetime, tz: ZoneInfo, issue: Issuer) -> None:
