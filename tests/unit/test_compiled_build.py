@@ -8,12 +8,12 @@ import os
 
 from loyalty.adapters.sql.registry import SqlRegistry
 from loyalty.domain import engine, handlers, jobs, ledger, received, registry, rules
-from loyalty.services import simulation
+from loyalty.services import replay, simulation
 
 
 def test_the_build_under_test_is_the_expected_one() -> None:
     expected = os.environ.get("LOYALTY_EXPECT_COMPILED") == "1"
-    for module in (engine, handlers, jobs, ledger, received, registry, rules, simulation):
+    for module in (engine, handlers, jobs, ledger, received, registry, rules, replay, simulation):
         assert module.__file__ is not None
         assert module.__file__.endswith(".so") == expected, module.__file__
 

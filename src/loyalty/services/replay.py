@@ -31,12 +31,13 @@ def replay_lines(program: Program | str, lines: Iterable[str | bytes]) -> Replay
     lines of each benchmark history, rejections included), so its collections would find nothing
     and only rescan the state (6-13% of a replay at 33,333 members, even with the state frozen
     out of their sight every 1,000 lines). Acyclic garbage is freed by reference counting as
-    always; a cycle, if one were made, waits for the collector's next run after the replay."""
+    always; a cycle, if one were made, waits for the collector's next run after the replay. The
+    compiled build compiles this loop too."""
     engine = Engine(program if isinstance(program, Program) else load_program(program))
     result = ReplayResult(engine)
     with paused_collector():
         for number, line in enumerate(lines, start=1):
-            if not line.strip():
+            if not line or line.isspace():  # blank (``strip`` would copy every line)
                 continue
             outcome = engine.apply(line)
             if outcome.accepted:
