@@ -90,7 +90,9 @@ NO_TIME = -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = EPOCH.toordinal()
 ZERO_OFFSET = timedelta(0)
-PARTITION_MEMBERS = 20_000  # members a partition at most (bounds a worker's memory)
+# members a partition at most: bounds a worker's memory, and a smaller state misses the cache less
+# (a million members: the replay of both variants 219.7 s with 5,000, 239.5 s with 20,000)
+PARTITION_MEMBERS = 5_000
 SPREAD = 4  # partitions a process at least (so that no core waits for the last one)
 SCAN_CHUNK = 16 << 20  # bytes of the history a scan task reads, at least
 SCAN_SPREAD = 8  # scan tasks a process, at most (larger ranges for a larger history)
