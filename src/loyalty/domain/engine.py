@@ -117,6 +117,7 @@ class Engine:
             return Outcome(False, exc)
         rules = self.rules_at(at)
         for member, _ in self._touched:
+            member.wallet.undo = None  # accepted: the lots' changes need no undoing
             if at > member.clock:
                 member.clock = at
             convert(rules, member, at, self.tz)

@@ -113,6 +113,10 @@ class Wallet:
     # database keeps the lots apart from the member's document, and the document holds this
     # count, so that it changes whenever the lots do (``adapters.sql.registry.MemberDocuments``).
     lot_changes: int = field(compare=False)
+    # While an input may still be rejected after its member's jobs ran (``Member.checkpoint``):
+    # each lot's state before each change made to it, to undo them in reverse (``undo_lots``);
+    # None otherwise. A log of the changes, not a copy of every lot at each checkpoint.
+    undo: list[tuple[Lot, int, bool, datetime | None]] | None = field(compare=False)
 
     def __init__(
         self,
@@ -131,6 +135,7 @@ class Wallet:
         self.earned = earned
         self.due_floor = UNKNOWN_DUE if self.lots else None
         self.lot_changes = 0
+        self.undo = None
 
     # -- balances -------------------------------------------------------------------------
     @property
@@ -173,11 +178,24 @@ class Wallet:
     def schedule(self, lot: Lot, ready: datetime, now: datetime) -> None:
         """A pending lot is given the moment it matures (its order shipped, or released early:
         SG-6); it matures at once when that moment has come."""
+        self._before(lot)
         lot.available_at = ready
         self.lot_changes += 1
         if ready <= now:
             self.mature(lot)
         self.lower_due_floor(lot)
+
+    def _before(self, lot: Lot) -> None:
+        """About to change ``lot``: log its state, when changes are being logged (``undo``)."""
+        if self.undo is not None:
+            self.undo.append((lot, lot.remaining, lot.matured, lot.available_at))
+
+    def undo_lots(self) -> None:
+        """Put back the lots' states logged since ``undo`` was set, and stop logging."""
+        if self.undo is not None:
+            for lot, remaining, matured, available_at in reversed(self.undo):
+                lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
+        self.undo = None
 
     def lower_due_floor(self, lot: Lot) -> None:
         """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
@@ -195,6 +213,7 @@ class Wallet:
 
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""
+        self._before(lot)
         lot.matured = True
         self.lot_changes += 1
         if self.debt and lot.remaining:
@@ -216,11 +235,14 @@ class Wallet:
             if missing == 0:
                 break
             used = min(lot.remaining, missing)
-            lot.remaining -= used
-            missing -= used
+            if used:
+                self._before(lot)
+                lot.remaining -= used
+                missing -= used
         if missing:
             for lot in self.spendable():
                 used = min(lot.remaining, missing)
+                self._before(lot)
                 lot.remaining -= used
                 missing -= used
                 if missing == 0:
@@ -250,6 +272,7 @@ class Wallet:
         """``earned_on``: the lot's local date of earning, for the entry's note."""
         if lot.remaining:
             self.record(at, "expire", -lot.remaining, f"lot:{lot.id}", f"earned {earned_on}")
+            self._before(lot)
             lot.remaining = 0
             self.lot_changes += 1
 

@@ -220,9 +220,9 @@ class Member:
 
     def checkpoint(self) -> tuple[Any, ...]:
         w = self.wallet
+        w.undo = []  # the lots' changes from now on are logged (``Wallet.undo_lots``)
         return (
             list(w.lots),
-            [(lot, lot.remaining, lot.matured, lot.available_at) for lot in w.lots],
             len(w.entries),
             w.earned,
             w.debt,
@@ -243,7 +243,6 @@ class Member:
         """Undo to ``saved``; returns the codes of certificates issued since (to unregister)."""
         (
             lots,
-            lot_state,
             n_entries,
             earned,
             debt,
@@ -262,8 +261,7 @@ class Member:
         w = self.wallet
         w.lot_changes = lot_changes
         w.lots = lots
-        for lot, remaining, matured, available_at in lot_state:
-            lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
+        w.undo_lots()
         w.due_floor = UNKNOWN_DUE  # the lots as they were: their first due moment is not known
         del w.entries[n_entries:]
         w.debt, w.next_lot, w.earned = debt, next_lot, earned
