@@ -785,6 +785,26 @@ def test_SM_8_certificate_usable_through_issue_date_plus_60_days() -> None:
     assert statuses == [("expired", "2024-05-31")]
 
 
+def test_SM_8_a_certificate_is_delivered_per_the_members_preference() -> None:
+    """SM-8: certificates "are delivered by email or mail per the member's preference": the notice
+    of an issued certificate names its code, amount, delivery and expiry."""
+    eng = engine(
+        enroll(WINTER_ENROLL, delivery="mail"),
+        purchase("2024-03-04T10:00:00-05:00", "o1", "130.00"),
+        tick("2024-04-01T00:00:00-04:00"),
+    )
+    (certificate,) = eng.certificates("m1")
+    notices = [n.data for n in eng.notifications("m1") if n.kind == "certificate_issued"]
+    assert notices == [
+        {
+            "code": certificate.code,
+            "amount": "5.00",
+            "delivery": "mail",
+            "expires_on": "2024-05-31",
+        }
+    ]
+
+
 def test_SM_8_no_certificate_without_reward_balance() -> None:
     """SM-8: rewards come from 125-point steps; 100 points give no reward and no certificate."""
     s = m1(

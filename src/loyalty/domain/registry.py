@@ -152,7 +152,7 @@ class Registry:
         kept = self.inputs.get(key[0])
         if kept is None:
             return None
-        rest = key[1] if len(key) == 2 else key[1:]
+        rest = _rest(key)
         found = kept.get(rest)
         if found is None or isinstance(found, Received):
             return found
@@ -171,4 +171,10 @@ class Registry:
         kept = self.inputs.get(key[0])
         if kept is None:
             kept = self.inputs[key[0]] = {}
-        kept[key[1] if len(key) == 2 else key[1:]] = value
+        kept[_rest(key)] = value
+
+
+def _rest(key: tuple[str, ...]) -> Any:
+    """A received input's key without its kind: its one identifier (most keys), else the tuple
+    of the rest."""
+    return key[1] if len(key) == 2 else key[1:]
