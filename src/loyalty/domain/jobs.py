@@ -29,7 +29,7 @@ from loyalty.domain.calendar import (
     start_of_day,
 )
 from loyalty.domain.certificates import Certificate
-from loyalty.domain.ledger import Lot
+from loyalty.domain.ledger import UNKNOWN_DUE, Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import requalify, status_lapses
@@ -103,7 +103,12 @@ def tier_lapse(program: Rules, member: Member, at: datetime, tz: ZoneInfo) -> da
 def next_due(member: Member) -> datetime | None:
     """The first moment the member has a job due: its monthly work, its tier's lapse, a lot to
     mature or to expire. Makes the wallet's ``due_floor`` exact on the way."""
-    first = member.wallet.first_due()
+    return _next_due(member, UNKNOWN_DUE)
+
+
+def _next_due(member: Member, lots_due: datetime | None) -> datetime | None:
+    """``next_due``, given the lots' first due moment (``UNKNOWN_DUE``: to be looked for)."""
+    first = member.wallet.first_due() if lots_due is UNKNOWN_DUE else lots_due
     due = member.next_month_at
     lapse = member.tier_lapse_at
     if lapse is not None and (due is None or lapse < due):
@@ -213,7 +218,8 @@ def advance(
             maturing.sort(key=_maturing_order)
         for lot in maturing:
             wallet.mature(lot)
-        wallet.prune()
+        wallet.prune()  # ``due_floor``: the lots' first due moment, exact
+        pruned = wallet.lot_changes
         convert(program, member, due, tz)
         if member.next_month_at is not None and member.next_month_at <= due:
             monthly(program, member, member.next_month_at, tz, issue)
@@ -221,6 +227,7 @@ def advance(
         if member.tier_lapse_at is not None and member.tier_lapse_at <= due:
             member.tier_lapse_at = tier_lapse(program, member, due, tz)
         member.clock = due
-        due = next_due(member)
+        # the lots unchanged since ``prune``: their first due moment is known (else: looked for)
+        due = _next_due(member, wallet.due_floor if wallet.lot_changes == pruned else UNKNOWN_DUE)
     if until > member.clock:
         member.clock = until

@@ -277,11 +277,19 @@ class Wallet:
             self.lot_changes += 1
 
     def prune(self) -> None:
-        """Forget lots that can never change again (matured and empty)."""
-        kept = [lot for lot in self.lots if lot.remaining > 0 or not lot.matured]
+        """Forget lots that can never change again (matured and empty); ``due_floor`` becomes
+        the first moment a lot is due (as ``first_due``, in the same look at every lot: a lot
+        forgotten is never due)."""
+        kept = []
+        first: datetime | None = None
+        for lot in self.lots:
+            if lot.remaining > 0 or not lot.matured:
+                kept.append(lot)
+                first = _earlier_due(lot, first)
         if len(kept) != len(self.lots):
             self.lot_changes += 1
         self.lots = kept
+        self.due_floor = first
 
 
 def _earlier_due(lot: Lot, due: datetime | None) -> datetime | None:

@@ -219,10 +219,16 @@ class Member:
         return self.status != "not_enrolled"
 
     def checkpoint(self) -> tuple[Any, ...]:
+        """What ``restore`` needs to undo the member's jobs and the input that follows. The
+        wallet's list of lots is kept with its length, not copied: lots are only ever appended to
+        it (``Wallet.credit``) or the list is replaced whole (``Wallet.prune``), so the list and
+        its first ``len`` lots are the lots as they were (a copy would touch every lot, a cache
+        miss each at scale); their states are logged as they change (``Wallet.undo``)."""
         w = self.wallet
         w.undo = []  # the lots' changes from now on are logged (``Wallet.undo_lots``)
         return (
-            list(w.lots),
+            w.lots,
+            len(w.lots),
             len(w.entries),
             w.earned,
             w.debt,
@@ -243,6 +249,7 @@ class Member:
         """Undo to ``saved``; returns the codes of certificates issued since (to unregister)."""
         (
             lots,
+            n_lots,
             n_entries,
             earned,
             debt,
@@ -260,6 +267,7 @@ class Member:
         ) = saved
         w = self.wallet
         w.lot_changes = lot_changes
+        del lots[n_lots:]  # lots credited since (to this list, if it was not replaced)
         w.lots = lots
         w.undo_lots()
         w.due_floor = UNKNOWN_DUE  # the lots as they were: their first due moment is not known
