@@ -19,7 +19,8 @@ Properties, for each preset:
    after it nor what later inputs do: the history without its rejected lines ends the same;
 7. there is no debt while an available (matured) lot still holds points (debt is paid first);
 8. no lot is due (to mature or to expire) before its wallet's ``due_floor``, which spares an
-   input the look at its member's lots;
+   input the look at its member's lots; when the wallet holds it exact (``due_exact``), it is
+   the first due moment itself;
 9. whenever a member's lots change (one credited, matured, given its maturing time, spent,
    expired or forgotten), so does its wallet's count of lot changes, which a database stores in
    the member's document in place of the lots; a rejected input leaves the count as it was.
@@ -486,9 +487,11 @@ def balances_reconcile(engine: Engine, line: str = "", *_: Any) -> None:
         wallet = engine.members[mid].wallet
         dues = [lot.available_at for lot in wallet.lots if not lot.matured and lot.available_at]
         dues += [lot.expires_at for lot in wallet.lots if lot.remaining and lot.expires_at]
+        floor = wallet.due_floor
         if dues:
-            floor = wallet.due_floor
             assert floor is not None and floor <= min(dues), f"member {mid} after {line}: {floor}"
+        if wallet.due_exact:  # and exactly the first due moment, when the wallet says so
+            assert floor == (min(dues) if dues else None), f"member {mid} after {line}: {floor}"
         points = engine.summary(mid)["points"]
         lots = engine.lots(mid)
         debt = engine.debt(mid)

@@ -121,7 +121,8 @@ def _next_due(member: Member, lots_due: datetime | None) -> datetime | None:
 def next_due_by(member: Member, at: datetime) -> datetime | None:
     """``next_due(member)`` if it is at or before ``at``, else None: without a look at the lots
     when their ``due_floor`` is later (most inputs: at a year of history, ~5% of a replay went
-    to looking at every lot of the member of each input)."""
+    to looking at every lot of the member of each input), nor when it is exact
+    (``Wallet.due_exact``)."""
     floor = member.wallet.due_floor
     month = member.next_month_at
     lapse = member.tier_lapse_at
@@ -131,7 +132,8 @@ def next_due_by(member: Member, at: datetime) -> datetime | None:
         and (lapse is None or lapse > at)
     ):
         return None
-    due = next_due(member)
+    wallet = member.wallet
+    due = _next_due(member, floor if wallet.due_exact else UNKNOWN_DUE)
     return due if due is not None and due <= at else None
 
 
@@ -219,7 +221,6 @@ def advance(
         for lot in maturing:
             wallet.mature(lot)
         wallet.prune()  # ``due_floor``: the lots' first due moment, exact
-        pruned = wallet.lot_changes
         convert(program, member, due, tz)
         if member.next_month_at is not None and member.next_month_at <= due:
             monthly(program, member, member.next_month_at, tz, issue)
@@ -227,7 +228,6 @@ def advance(
         if member.tier_lapse_at is not None and member.tier_lapse_at <= due:
             member.tier_lapse_at = tier_lapse(program, member, due, tz)
         member.clock = due
-        # the lots unchanged since ``prune``: their first due moment is known (else: looked for)
-        due = _next_due(member, wallet.due_floor if wallet.lot_changes == pruned else UNKNOWN_DUE)
+        due = _next_due(member, wallet.due_floor if wallet.due_exact else UNKNOWN_DUE)
     if until > member.clock:
         member.clock = until

@@ -113,6 +113,13 @@ class Wallet:
     # database keeps the lots apart from the member's document, and the document holds this
     # count, so that it changes whenever the lots do (``adapters.sql.registry.MemberDocuments``).
     lot_changes: int = field(compare=False)
+    # Whether ``due_floor`` is the lots' first due moment itself, not only a bound below it: set
+    # by ``first_due`` and ``prune``, kept by a credit (which lowers the floor to the new lot's
+    # due moments), lost when a due moment at or before the floor stops counting (a lot matures,
+    # is given another maturing time, or is emptied: ``_drop_due``). Spares ``jobs.next_due_by``
+    # the look at every lot when something is due (a lot credited by the member's last input
+    # has matured, most often).
+    due_exact: bool = field(compare=False)
     # While an input may still be rejected after its member's jobs ran (``Member.checkpoint``):
     # each lot's state before each change made to it, to undo them in reverse (``undo_lots``);
     # None otherwise. A log of the changes, not a copy of every lot at each checkpoint.
@@ -134,6 +141,7 @@ class Wallet:
         self.entry_base = entry_base
         self.earned = earned
         self.due_floor = UNKNOWN_DUE if self.lots else None
+        self.due_exact = not self.lots
         self.lot_changes = 0
         self.undo = None
 
@@ -170,14 +178,18 @@ class Wallet:
         self.lots.append(lot)
         self.lot_changes += 1
         self.record(at, kind, points, ref, note)
+        exact = self.due_exact
         if available_at is not None and available_at <= at:
-            self.mature(lot)
+            self.mature(lot)  # (a new lot: its maturing was never the floor)
         self.lower_due_floor(lot)
+        self.due_exact = exact
         return lot
 
     def schedule(self, lot: Lot, ready: datetime, now: datetime) -> None:
         """A pending lot is given the moment it matures (its order shipped, or released early:
         SG-6); it matures at once when that moment has come."""
+        if not lot.matured:
+            self._drop_due(lot.available_at)
         self._before(lot)
         lot.available_at = ready
         self.lot_changes += 1
@@ -197,6 +209,11 @@ class Wallet:
                 lot.remaining, lot.matured, lot.available_at = remaining, matured, available_at
         self.undo = None
 
+    def _drop_due(self, moment: datetime | None) -> None:
+        """A lot's due ``moment`` stops counting: the floor may have been it."""
+        if moment is not None and (self.due_floor is None or moment <= self.due_floor):
+            self.due_exact = False
+
     def lower_due_floor(self, lot: Lot) -> None:
         """Lower ``due_floor`` to ``lot``'s own due moments (a lot credited, or given the time
         it matures)."""
@@ -209,10 +226,12 @@ class Wallet:
         for lot in self.lots:
             first = _earlier_due(lot, first)
         self.due_floor = first
+        self.due_exact = True
         return first
 
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""
+        self._drop_due(lot.available_at)
         self._before(lot)
         lot.matured = True
         self.lot_changes += 1
@@ -220,6 +239,8 @@ class Wallet:
             paid = min(self.debt, lot.remaining)
             lot.remaining -= paid
             self.debt -= paid
+            if not lot.remaining:
+                self._drop_due(lot.expires_at)
 
     # -- debits ---------------------------------------------------------------------------
     def spendable(self) -> list[Lot]:
@@ -239,12 +260,16 @@ class Wallet:
                 self._before(lot)
                 lot.remaining -= used
                 missing -= used
+                if not lot.remaining:
+                    self._drop_due(lot.expires_at)
         if missing:
             for lot in self.spendable():
                 used = min(lot.remaining, missing)
                 self._before(lot)
                 lot.remaining -= used
                 missing -= used
+                if not lot.remaining:
+                    self._drop_due(lot.expires_at)
                 if missing == 0:
                     break
         if missing != points:
@@ -275,6 +300,7 @@ class Wallet:
             self._before(lot)
             lot.remaining = 0
             self.lot_changes += 1
+            self._drop_due(lot.expires_at)
 
     def prune(self) -> None:
         """Forget lots that can never change again (matured and empty); ``due_floor`` becomes
@@ -290,6 +316,7 @@ class Wallet:
             self.lot_changes += 1
         self.lots = kept
         self.due_floor = first
+        self.due_exact = True
 
 
 def _earlier_due(lot: Lot, due: datetime | None) -> datetime | None:

@@ -271,6 +271,7 @@ class Member:
         w.lots = lots
         w.undo_lots()
         w.due_floor = UNKNOWN_DUE  # the lots as they were: their first due moment is not known
+        w.due_exact = False
         del w.entries[n_entries:]
         w.debt, w.next_lot, w.earned = debt, next_lot, earned
         self.tiers.year_base = year_base
