@@ -23,7 +23,9 @@ Properties, for each preset:
    the first due moment itself;
 9. whenever a member's lots change (one credited, matured, given its maturing time, spent,
    expired or forgotten), so does its wallet's count of lot changes, which a database stores in
-   the member's document in place of the lots; a rejected input leaves the count as it was.
+   the member's document in place of the lots; a rejected input leaves the count as it was;
+10. a trailing window's member holds the lapse of its tier as of its clock (kept between
+   inputs while its statuses are unchanged: ``jobs.refresh_tier_lapse``).
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ from hypothesis import HealthCheck, given, note, settings
 from hypothesis import strategies as st
 
 from loyalty import Engine, load_program, replay_lines
+from loyalty.domain.jobs import tier_lapse
 
 PRESETS = ["soko", "sogo", "soma"]
 TZ = {"soko": "America/New_York", "sogo": "Asia/Kuala_Lumpur", "soma": "America/New_York"}
@@ -492,6 +495,10 @@ def balances_reconcile(engine: Engine, line: str = "", *_: Any) -> None:
             assert floor is not None and floor <= min(dues), f"member {mid} after {line}: {floor}"
         if wallet.due_exact:  # and exactly the first due moment, when the wallet says so
             assert floor == (min(dues) if dues else None), f"member {mid} after {line}: {floor}"
+        member = engine.members[mid]  # 10: the tier's lapse, kept or worked out again
+        if engine.rules.tiers.window == "trailing_days" and member.clock is not None:
+            lapse = tier_lapse(engine.rules, member, member.clock, engine.tz)
+            assert member.tier_lapse_at == lapse, f"member {mid} after {line}"
         points = engine.summary(mid)["points"]
         lots = engine.lots(mid)
         debt = engine.debt(mid)

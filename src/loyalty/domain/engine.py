@@ -27,6 +27,7 @@ from loyalty.domain.jobs import (
     monthly_work,
     next_due_by,
     next_monthly,
+    refresh_tier_lapse,
     tier_lapse,
 )
 from loyalty.domain.ledger import Entry, Lot
@@ -122,7 +123,10 @@ class Engine:
                 member.clock = at
             convert(rules, member, at, self.tz)
             if self._trailing:
-                member.tier_lapse_at = tier_lapse(rules, member, member.clock, self.tz)
+                if self._version_starts:  # the tiers' settings may differ from version to version
+                    member.tier_lapse_at = tier_lapse(rules, member, member.clock, self.tz)
+                else:
+                    refresh_tier_lapse(rules, member, self.tz)
             self.registry.changed(member)
         self._touched.clear()
         self.now = at

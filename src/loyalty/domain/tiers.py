@@ -33,6 +33,10 @@ class TierState:
     status_until: dict[int, date]
     # the spend of all of ``spend_by_day``, or None when not known (``window_total``)
     spend_total: Decimal | None = field(compare=False)
+    # changes made to ``status_until`` by this object (``add_spend``), and their count when the
+    # member's tier lapse was last worked out from them (-1: never; ``jobs.refresh_tier_lapse``)
+    status_changes: int = field(compare=False)
+    lapse_of_changes: int = field(compare=False)
     # calendar year
     year_spend: dict[int, Decimal]
     year_peak: dict[int, int]
@@ -50,6 +54,8 @@ class TierState:
         self.spend_by_day = [] if spend_by_day is None else spend_by_day
         self.order_spend = {} if order_spend is None else order_spend
         self.spend_total = None
+        self.status_changes = 0
+        self.lapse_of_changes = -1
         self.status_until = {} if status_until is None else status_until
         self.year_spend = {} if year_spend is None else year_spend
         self.year_peak = {} if year_peak is None else year_peak
@@ -169,6 +175,7 @@ def add_spend(rules: TierRules, state: TierState, day: date, order: str, amount:
         for index in range(1, supported(rules, trailing) + 1):
             if state.status_until.get(index, date.min) < until:
                 state.status_until[index] = until
+                state.status_changes += 1
         return
     year = day.year
     state.year_spend[year] = state.year_spend.get(year, ZERO) + amount
