@@ -304,17 +304,31 @@ class _Groups:
 
     def find(self, node: int) -> int:
         parent = self.parent
-        root = parent.setdefault(node, node)
-        while root != parent[root]:
-            root = parent[root]
+        up = parent.get(node)
+        if up is None:  # a node met for the first time is its own group
+            parent[node] = node
+            return node
+        if up == node:  # a group's first node (most lines: their member's), one look-up
+            return node
+        root = up
+        while True:
+            above = parent[root]
+            if above == root:
+                break
+            root = above
         while node != root:  # path compression
             parent[node], node = root, parent[node]
         return root
 
     def union(self, a: int, b: int) -> None:
-        ra, rb = self.find(a), self.find(b)
+        ra = self.find(a)
+        parent = self.parent
+        if b not in parent:  # most: an order, an email or a phone named for the first time
+            parent[b] = ra
+            return
+        rb = self.find(b)
         if ra != rb:
-            self.parent[rb] = ra
+            parent[rb] = ra
 
 
 def _groups(history: _History) -> _Groups:
