@@ -297,10 +297,13 @@ def _scan(path: Path, processes: int, progress: Progress | None) -> _History:
 
 
 class _Groups:
-    """Union-find over identifier nodes."""
+    """Union-find over identifier nodes (all above ``RESERVED``). A group's first node (its
+    root) is its own parent, until the group is dealt to a partition: then its parent is
+    ``-1 - partition`` (``deal``)."""
 
     def __init__(self) -> None:
         self.parent: dict[int, int] = {}
+        self.dealt = 0  # groups dealt so far
 
     def find(self, node: int) -> int:
         parent = self.parent
@@ -308,12 +311,12 @@ class _Groups:
         if up is None:  # a node met for the first time is its own group
             parent[node] = node
             return node
-        if up == node:  # a group's first node (most lines: their member's), one look-up
+        if up == node or up < 0:  # a group's first node (most lines: their member's)
             return node
         root = up
         while True:
             above = parent[root]
-            if above == root:
+            if above == root or above < 0:
                 break
             root = above
         while node != root:  # path compression
@@ -329,6 +332,22 @@ class _Groups:
         rb = self.find(b)
         if ra != rb:
             parent[rb] = ra
+
+    def deal(self, node: int, parts: int) -> int:
+        """The partition of ``node``'s group: the next one round-robin when the group is met
+        for the first time (after the last union: a dealt group takes no more)."""
+        parent = self.parent
+        up = parent.get(node)
+        if up is not None and up < 0:  # the first node of a group dealt already
+            return -1 - up
+        root = self.find(node)
+        up = parent[root]
+        if up < 0:
+            return -1 - up
+        part = self.dealt % parts
+        self.dealt += 1
+        parent[root] = -1 - part
+        return part
 
 
 def _groups(history: _History) -> _Groups:
@@ -364,10 +383,11 @@ def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
     in the order the history names them first; global lines to every partition, lines naming
     nothing to the first. Worked out here, in one array, so that the children writing the
     partitions read nothing else of this process's (a child that looked the groups up itself
-    would write to their objects' reference counts, and each page so touched is copied)."""
+    would write to their objects' reference counts, and each page so touched is copied).
+    A group's partition is kept in its first node's place in the union-find (``_Groups.deal``):
+    a line naming that node, most lines, costs one look-up."""
     deal = array("i")
-    dealt: dict[int, int] = {}
-    find = groups.find
+    part_of = groups.deal
     for node in history.nodes:
         if node == BLANK:
             deal.append(NONE)
@@ -376,11 +396,7 @@ def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
         elif node == MISC:
             deal.append(0)
         else:
-            root = find(node)
-            part = dealt.get(root)
-            if part is None:
-                part = dealt[root] = len(dealt) % parts
-            deal.append(part)
+            deal.append(part_of(node, parts))
     return deal
 
 
