@@ -24,8 +24,9 @@ Properties, for each preset:
 9. whenever a member's lots change (one credited, matured, given its maturing time, spent,
    expired or forgotten), so does its wallet's count of lot changes, which a database stores in
    the member's document in place of the lots; a rejected input leaves the count as it was;
-10. a trailing window's member holds the lapse of its tier as of its clock (kept between
-   inputs while its statuses are unchanged: ``jobs.refresh_tier_lapse``).
+10. a trailing window's member holds the lapse of its tier as of its clock (SK-3: the status
+   earned is kept through the same date a year later; kept between inputs while its statuses are
+   unchanged: ``jobs.refresh_tier_lapse``).
 """
 
 from __future__ import annotations

@@ -29,7 +29,7 @@ from loyalty.domain.calendar import (
     start_of_day,
 )
 from loyalty.domain.certificates import Certificate
-from loyalty.domain.ledger import UNKNOWN_DUE, Lot
+from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Notification
 from loyalty.domain.rules import Rules
 from loyalty.domain.tiers import requalify, status_lapses
@@ -118,12 +118,11 @@ def refresh_tier_lapse(program: Rules, member: Member, tz: ZoneInfo) -> None:
 def next_due(member: Member) -> datetime | None:
     """The first moment the member has a job due: its monthly work, its tier's lapse, a lot to
     mature or to expire. Makes the wallet's ``due_floor`` exact on the way."""
-    return _next_due(member, UNKNOWN_DUE)
+    return _next_due(member, member.wallet.first_due())
 
 
-def _next_due(member: Member, lots_due: datetime | None) -> datetime | None:
-    """``next_due``, given the lots' first due moment (``UNKNOWN_DUE``: to be looked for)."""
-    first = member.wallet.first_due() if lots_due is UNKNOWN_DUE else lots_due
+def _next_due(member: Member, first: datetime | None) -> datetime | None:
+    """``next_due``, given the lots' first due moment ``first``."""
     due = member.next_month_at
     lapse = member.tier_lapse_at
     if lapse is not None and (due is None or lapse < due):
@@ -147,8 +146,7 @@ def next_due_by(member: Member, at: datetime) -> datetime | None:
         and (lapse is None or lapse > at)
     ):
         return None
-    wallet = member.wallet
-    due = _next_due(member, floor if wallet.due_exact else UNKNOWN_DUE)
+    due = _next_due(member, member.wallet.lots_due())
     return due if due is not None and due <= at else None
 
 
@@ -243,6 +241,6 @@ def advance(
         if member.tier_lapse_at is not None and member.tier_lapse_at <= due:
             member.tier_lapse_at = tier_lapse(program, member, due, tz)
         member.clock = due
-        due = _next_due(member, wallet.due_floor if wallet.due_exact else UNKNOWN_DUE)
+        due = _next_due(member, wallet.lots_due())
     if until > member.clock:
         member.clock = until

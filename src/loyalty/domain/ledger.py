@@ -229,6 +229,10 @@ class Wallet:
         self.due_exact = True
         return first
 
+    def lots_due(self) -> datetime | None:
+        """The lots' first due moment: the floor when it is exact, else ``first_due``."""
+        return self.due_floor if self.due_exact else self.first_due()
+
     def mature(self, lot: Lot) -> None:
         """The lot becomes available; it pays any debt first."""
         self._drop_due(lot.available_at)
