@@ -189,7 +189,7 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
         data: Any = None
         if line.strip():
             with contextlib.suppress(ValueError, RecursionError):  # rejected later
-                data = from_json(line)
+                data = from_json(line, cache_strings="keys")  # as ``parse_event`` reads
             if not isinstance(data, dict):
                 try:  # the engine rejects it too, unless its parser reads what the scan cannot
                     parse_event(line)
