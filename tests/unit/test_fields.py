@@ -58,28 +58,6 @@ def test_money_accepts_exactly_the_pattern(value: str) -> None:
         assert str(got) == str(expected)  # the same exponent: "5.00", never "5" or "5.0"
 
 
-@given(money_like)
-@example("64.16")
-@example("5.1")
-def test_money_answers_a_second_time_from_its_memory_as_the_first(value: str) -> None:
-    """Accepted amounts are remembered (``fields._AMOUNTS``): a repeat gets the same Decimal
-    (immutable, so shared); a refused text is never remembered and is refused again."""
-    first = _accepted(fields.money, value)
-    again = _accepted(fields.money, value)
-    if first is None:
-        assert again is None and value not in fields._AMOUNTS
-    else:
-        assert again is first and str(again) == str(_money_by_definition(value))
-
-
-def test_the_memory_of_amounts_stays_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(fields, "AMOUNTS_KEPT", 10)
-    fields._AMOUNTS.clear()
-    for cents in range(25):
-        assert fields.money(f"1.{cents:02d}") == Decimal(f"1.{cents:02d}")
-        assert len(fields._AMOUNTS) <= 10
-
-
 def _time_by_definition(value: str) -> datetime | None:
     if not TIME_RE.match(value):
         return None

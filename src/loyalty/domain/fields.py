@@ -14,7 +14,6 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Final
 
-from loyalty.domain.memo import remember
 from loyalty.domain.money import CENT
 
 MONEY_PATTERN = r"^[0-9]+(\.[0-9]{1,2})?$"
@@ -30,24 +29,18 @@ MULTIPLIER_MESSAGE = 'a multiplier is a decimal string above 0, at most 9999.999
 _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
 
 
-# text -> amount, of the amounts accepted lately: prices recur (a catalogue's, "0.00"), and a
-# Decimal is immutable, so one can be shared; a hit costs a twentieth of the checks and the parse.
-# Room for every amount of a year of the benchmark's SOGO history (114,090 of them: with room for
-# 65,536 the memo started afresh every few weeks and 22% of the amounts were parsed, against 8%),
-# ~25 MB when full.
-_AMOUNTS: Final[dict[str, Decimal]] = {}
-AMOUNTS_KEPT = 131_072
-
-
 def money(value: object) -> Decimal:
     """A non-negative amount with at most 2 decimals, below ``MONEY_LIMIT``, to the cent. Events
-    are only read from JSON (``parse_event``), so money always arrives as text."""
+    are only read from JSON (``parse_event``), so money always arrives as text.
+
+    Parsed every time, not remembered. A memo of the amounts met (there was one, of 131,072) held
+    40,000-120,000 amounts at the benchmark's scale, and a look-up missed the processor's cache
+    (its index, its entry, then its key's text) for about what the checks and ``Decimal`` cost.
+    Without it, side by side over the benchmark: SOGO (120,814 distinct amounts) 2-10% faster in
+    8 runs of 8, Soko and Soma (39,000 each) within the noise."""
     if not isinstance(value, str):
         raise ValueError(MONEY_MESSAGE)
-    known = _AMOUNTS.get(value)
-    if known is not None:
-        return known
-    return remember(_AMOUNTS, value, _checked_money(value), AMOUNTS_KEPT)
+    return _checked_money(value)
 
 
 def _checked_money(value: str) -> Decimal:

@@ -1,4 +1,4 @@
-"""Bounded memos: the engine remembers what recurs (amounts, dates, day starts, expiries, program
+"""Bounded memos: the engine remembers what recurs (dates, day starts, expiries, program
 settings) in plain dictionaries, each with a bound after which it starts afresh.
 
     _DAYS: Final[dict[date, date]] = {}
