@@ -6,9 +6,10 @@ A generated history is imported with the real command line (``loyalty import FIL
 process that is SIGKILLed and rerun until a run completes: first after a random short delay
 (0.3-1.5 s, or sooner once half the file is in: while the process starts, creates the schema and
 registers the program, or in its first batches), then at random points of the file (once the
-import has committed a randomly chosen number of lines, a random moment later, so mostly in the
-middle of a batch's transaction). Every table of A and B must then hold the same rows, and
-``loyalty summary --json`` must print the same members.
+import has committed a randomly chosen number of lines, at least ``MARGIN`` before the end, a
+random moment of up to 10 ms later, so mostly in the middle of the next batch's transaction).
+Every table of A and B must then hold the same rows, and ``loyalty summary --json`` must print
+the same members.
 
 The first kill may land while the schema is created; a kill at chosen points of the schema's
 creation has a test of its own.
@@ -45,6 +46,7 @@ LOYALTY = Path(sys.executable).with_name("loyalty")
 PROGRAM, MEMBERS, MONTHS, SEED = "soma", 80, 12, 7
 BATCH = 25
 KILLS = 3  # at most this many killed runs before the run that is left to finish
+MARGIN = 8 * BATCH  # lines after a random point of the file, at least
 
 
 def loyalty(*args: str) -> subprocess.CompletedProcess[str]:
@@ -105,7 +107,7 @@ def _wait_for_progress(
     while process.poll() is None and time.monotonic() < deadline:
         if lines_done(db) >= target:
             return
-        time.sleep(0.01)
+        time.sleep(0.002)
 
 
 def import_with_crashes(path: Path, url: str, total: int, rng: random.Random) -> dict[str, Any]:
@@ -127,9 +129,12 @@ def import_with_crashes(path: Path, url: str, total: int, rng: random.Random) ->
             # (a fast machine can otherwise import the whole file within the delay, leaving no
             # run to kill in the middle of the file)
             _wait_for_progress(process, db, total // 2, seconds=rng.uniform(0.3, 1.5))
-        elif attempt < KILLS and done < total - 4 * BATCH:  # a random point of the file
-            _wait_for_progress(process, db, rng.randint(done + 1, total - 4 * BATCH))
-            time.sleep(rng.uniform(0, 0.1))
+        elif attempt < KILLS and done < total - MARGIN:  # a random point of the file
+            # killed within 10 ms of that point's commit, so mostly in the next batch's
+            # transaction: a longer wait let a fast import finish the file first (after_kills
+            # [0, 1052]: no kill in the middle)
+            _wait_for_progress(process, db, rng.randint(done + 1, total - MARGIN))
+            time.sleep(rng.uniform(0, 0.01))
         else:  # left to finish
             process.wait(timeout=300)
         out, err = _kill(process)
