@@ -31,23 +31,16 @@ _MULTIPLIER_RE = re.compile(r"[0-9]{1,4}(\.[0-9]{1,4})?")
 
 def money(value: object) -> Decimal:
     """A non-negative amount with at most 2 decimals, below ``MONEY_LIMIT``, to the cent. Events
-    are only read from JSON (``parse_event``), so money always arrives as text.
+    are only read from JSON (``parse_event``), so money always arrives as text. ``MONEY_PATTERN``
+    is checked by hand (a third of the cost of the regular expression): ASCII digits, then at
+    most one point and one or two digits; "5.", ".5", "1e3" and "5.00" followed by a newline fail.
 
     Parsed every time, not remembered. A memo of the amounts met (there was one, of 131,072) held
     40,000-120,000 amounts at the benchmark's scale, and a look-up missed the processor's cache
     (its index, its entry, then its key's text) for about what the checks and ``Decimal`` cost.
     Without it, side by side over the benchmark: SOGO (120,814 distinct amounts) 2-10% faster in
     8 runs of 8, Soko and Soma (39,000 each) within the noise."""
-    if not isinstance(value, str):
-        raise ValueError(MONEY_MESSAGE)
-    return _checked_money(value)
-
-
-def _checked_money(value: str) -> Decimal:
-    """``MONEY_PATTERN`` checked by hand (a third of the cost of the regular expression): ASCII
-    digits, then at most one point and one or two digits; "5.", ".5", "1e3" and "5.00" followed by
-    a newline fail."""
-    if not value.isascii():
+    if not isinstance(value, str) or not value.isascii():
         raise ValueError(MONEY_MESSAGE)
     whole, point, cents = value.partition(".")
     if not whole.isdigit() or (point and not (cents.isdigit() and len(cents) <= 2)):
