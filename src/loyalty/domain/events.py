@@ -490,6 +490,13 @@ Event = (
 )
 
 
+# What a line's JSON puts through pydantic-core's string cache: the keys only. A line's values
+# (ids, times, amounts) are mostly new, and caching them too churns the cache on every line
+# (soma's year at 33,333 members: 10-20% slower replay; the same values either way). Every reader
+# of input lines reads them so (the simulation's scan too).
+CACHED_STRINGS: Final = "keys"
+
+
 def parse_event(data: str | bytes | dict[str, Any]) -> Event:
     """Parse one event from a JSON line or a dict; raise ``InvalidInput`` with field and reason."""
     if isinstance(data, bytes):
@@ -504,10 +511,7 @@ def parse_event(data: str | bytes | dict[str, Any]) -> Event:
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"not a JSON object: {exc}") from None
     try:
-        # only the keys through pydantic-core's string cache: a line's values (ids, times,
-        # amounts) are mostly new, and caching them too churns the cache on every line (soma's
-        # year at 33,333 members: 10-20% slower replay; the same values either way)
-        read = from_json(data, cache_strings="keys")
+        read = from_json(data, cache_strings=CACHED_STRINGS)
     except ValueError:
         read = None  # malformed: the models say how
     if isinstance(read, dict):

@@ -64,7 +64,7 @@ from pydantic_core import from_json
 from loyalty.domain.calendar import local_date, month_text, next_month_start, zone
 from loyalty.domain.engine import Engine
 from loyalty.domain.errors import LoyaltyError
-from loyalty.domain.events import Event, parse_event
+from loyalty.domain.events import CACHED_STRINGS, Event, parse_event
 from loyalty.domain.figures import (
     activity_figures,
     economics_figures,
@@ -189,7 +189,7 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
         data: Any = None
         if line.strip():
             with contextlib.suppress(ValueError, RecursionError):  # rejected later
-                data = from_json(line, cache_strings="keys")  # as ``parse_event`` reads
+                data = from_json(line, cache_strings=CACHED_STRINGS)  # as ``parse_event``
             if not isinstance(data, dict):
                 try:  # the engine rejects it too, unless its parser reads what the scan cannot
                     parse_event(line)
