@@ -114,7 +114,9 @@ def main() -> None:
     parser.add_argument("--database", choices=["sqlite", "postgresql"], default="sqlite")
     parser.add_argument("--members", type=int, default=10_000)
     parser.add_argument("--purchases", type=int, default=100_000)
-    parser.add_argument("--batch", type=int, default=2000)
+    parser.add_argument(
+        "--batch", type=int, default=None, help="lines a transaction (default: the import's own)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder, database(args.database) as url:
         enrolls, buys = Path(folder) / "enroll.jsonl", Path(folder) / "purchases.jsonl"
@@ -123,6 +125,7 @@ def main() -> None:
         enrolls.write_text("".join(lines[: args.members]))
         buys.write_text("".join(lines[args.members :]))
         durable = DurableEngine(load_program("soko"), url)
+        args.batch = args.batch or durable.import_batch
         started = time.perf_counter()
         durable.import_file(enrolls, batch=args.batch)
         enroll_seconds = time.perf_counter() - started

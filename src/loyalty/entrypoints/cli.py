@@ -234,7 +234,12 @@ def import_(
     file: Annotated[Path, typer.Argument(help="JSON Lines of inputs (SPEC §7)")],
     program: ProgramOption,
     database: DatabaseOption = None,
-    batch: Annotated[int, typer.Option(min=1, help="inputs per transaction")] = 2000,
+    batch: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="inputs per transaction [default: 10,000 on SQLite, 2,000 on PostgreSQL]"
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:
     """Apply a file of inputs to the database in batches; rerun to resume after a crash."""

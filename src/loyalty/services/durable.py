@@ -45,6 +45,13 @@ from loyalty.services.heap import GrowingHeap
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
+# Inputs a batch import commits at once, when not told. SQLite has one writer: a larger batch
+# rewrites a member seen twice in it once, and commits (writing every page it changed to the
+# write-ahead log) less often; 10,000 inputs hold the write lock for about a second (live inputs
+# wait up to 60 s for it). On PostgreSQL a batch locks the rows of the members it reads until it
+# commits: 2,000 keeps a live input's wait short, and its time goes to round trips rather than
+# to rewriting pages (bench/ingest.py; docs/PERFORMANCE.md, stop 23).
+IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 2_000}
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -125,6 +132,11 @@ class DurableEngine:
                     "program",
                 )
 
+    @property
+    def import_batch(self) -> int:
+        """The lines a batch import commits at once by default, for this database."""
+        return IMPORT_BATCH[self.db.dialect.name]
+
     def now(self, conn: Connection) -> datetime | None:
         """The program's clock: its last accepted input (or job run), whichever is later."""
         return program_clock(conn, self.program.id)
@@ -181,9 +193,11 @@ class DurableEngine:
         self,
         path: str | Path,
         *,
-        batch: int = 2000,
+        batch: int | None = None,
         progress: Callable[[int, int], None] | None = None,
     ) -> ImportReport:
+        """Apply a file of inputs, ``batch`` lines a transaction (default: ``import_batch``)."""
+        batch = batch or self.import_batch
         path = Path(path)
         source = hashlib.sha256(path.read_bytes()).hexdigest()[:64]
         pid = self.program.id
