@@ -693,7 +693,7 @@ class SqlRegistry(Registry):
             self._stored_certificates[mid] = certificates
             for i, n in enumerate(m.notifications):
                 outbox_rows.append(
-                    (pid, mid, m.outbox_base + i + 1, utc(n.at), n.kind, json.dumps(n.data))
+                    (pid, mid, m.outbox_base + i + 1, utc(n.at), n.kind, codec.json_text(n.data))
                 )
             m.outbox_base += len(m.notifications)
             m.notifications.clear()
