@@ -7,8 +7,13 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 from loyalty import load_program, replay_lines
+from loyalty.adapters.sql import registry as sql_registry
+from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.registry import MemberDocuments
 from loyalty.domain.member import Member
 from loyalty.services.durable import DurableEngine
@@ -42,6 +47,77 @@ def test_a_member_changed_between_batches_is_read_again(database_url: str, tmp_p
     assert durable.summaries()["m1"] == expected
     assert expected["points"]["available"] + expected["points"]["pending"] > 500
     durable.db.dispose()
+
+
+def _import_counting_member_reads(
+    durable: DurableEngine, path: Path, monkeypatch: pytest.MonkeyPatch, between: Any = None
+) -> list[int]:
+    """Import ``path`` in batches of 2; returns, for each batch, how many times its members'
+    rows were read (``between(done)`` runs after each batch's commit)."""
+    reads = [0]
+    real_select_in = sql_registry.select_in
+
+    def counting(conn: Any, table: Any, *args: Any, **kwargs: Any) -> Any:
+        if table is t.members:
+            reads[-1] += 1
+        return real_select_in(conn, table, *args, **kwargs)
+
+    def progress(done: int, total: int) -> None:
+        if between is not None:
+            between(done)
+        reads.append(0)
+
+    monkeypatch.setattr(sql_registry, "select_in", counting)
+    durable.import_file(path, batch=2, progress=progress)
+    return reads[:-1]
+
+
+def _lines(tmp_path: Path) -> tuple[list[str], Path]:
+    lines = [ENROLL, *(store_purchase(n, day) for n, day in ((1, 2), (2, 3), (3, 10), (4, 11)))]
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    return lines, path
+
+
+def test_sqlite_members_kept_are_not_read_again_while_nothing_else_writes(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite: when nothing was committed since the import's last batch (``PRAGMA
+    data_version``, and the rows its own connection changed), the members it kept are as
+    stored, and the next batch takes them without reading their rows."""
+    lines, path = _lines(tmp_path)
+    durable = DurableEngine(load_program("soko"), sqlite_url)
+    reads = _import_counting_member_reads(durable, path, monkeypatch)
+    assert reads == [1, 0, 0]  # the first batch looks m1 up (a new member); the others trust it
+    assert durable.summaries()["m1"] == replay_lines("soko", lines).engine.summary("m1")
+    durable.db.dispose()
+
+
+@pytest.mark.parametrize("writer", ["another connection", "the import's own connection"])
+def test_sqlite_a_write_between_batches_makes_the_import_read_its_members_again(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, writer: str
+) -> None:
+    """A live input between two batches, through another engine (another connection: SQLite's
+    ``data_version`` moves) or through the importer's own pool (the same connection: its count
+    of changed rows moves): the next batch reads its members again, and sees the input."""
+    lines, path = _lines(tmp_path)
+    durable = DurableEngine(load_program("soko"), sqlite_url)
+    live = durable if writer != "another connection" else DurableEngine(
+        load_program("soko"), sqlite_url
+    )  # fmt: skip
+    applied: list[bool] = []
+    later = LIVE.replace("2024-03-05T12:00:00", "2024-03-10T18:00:00")  # after o3, before o4
+
+    def between(done: int) -> None:
+        if done == 4:  # after the second batch (o2 and o3), before the third (o4)
+            applied.append(live.apply(later).accepted)
+
+    reads = _import_counting_member_reads(durable, path, monkeypatch, between)
+    assert applied == [True] and reads == [1, 0, 1]
+    expected = replay_lines("soko", [*lines[:4], later, *lines[4:]]).engine.summary("m1")
+    assert durable.summaries()["m1"] == expected
+    durable.db.dispose()
+    live.db.dispose()
 
 
 def test_documents_are_reused_only_when_identical() -> None:

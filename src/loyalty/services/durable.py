@@ -284,6 +284,7 @@ class DurableEngine:
             return accepted, len(lines)
         others, lines = len(lines) - len(left), left
         engine, registry = self._engine(conn, lock=True, documents=documents)
+        registry.trust_documents = documents.unchanged(conn)
         engine.now = self.now(conn)
         rejections = []
         for number, item in self._prefetch(registry, lines):
@@ -308,6 +309,7 @@ class DurableEngine:
             conflict=("program_id", "source"),
             on_conflict="update",
         )
+        documents.mark(conn)
         return accepted, others
 
     def _retrying(

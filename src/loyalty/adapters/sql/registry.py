@@ -125,6 +125,9 @@ class MemberDocuments:
     def __init__(self, limit: int = 50_000) -> None:
         self.limit = limit
         self._kept: dict[str, tuple[str, Member, LotStates | None]] = {}
+        # SQLite: the connection this writer wrote with last, its ``data_version`` and its count
+        # of rows changed, as the writer left them (``mark``)
+        self._mark: tuple[Any, int, int] | None = None
 
     def put(
         self, member_id: str, document: str, member: Member, lots: LotStates | None = None
@@ -144,6 +147,38 @@ class MemberDocuments:
         member.orders.clear()
         return member
 
+    def current(self, member_id: str) -> tuple[str, Member] | None:
+        """The document and member kept, taken as they are (only while ``unchanged``)."""
+        kept = self._kept.get(member_id)
+        if kept is None:
+            return None
+        kept[1].orders.clear()
+        return kept[0], kept[1]
+
+    def mark(self, conn: Connection) -> None:
+        """The writer's last write of a transaction is done (SQLite): remember how it left the
+        connection, for ``unchanged``."""
+        if conn.dialect.name == "sqlite":
+            driver = conn.connection.driver_connection
+            assert driver is not None
+            self._mark = (driver, _data_version(conn), driver.total_changes)
+
+    def unchanged(self, conn: Connection) -> bool:
+        """Nothing was written to the database since ``mark`` (SQLite), so every member kept is
+        stored as it is kept and need not be read to be checked: no other connection committed
+        (``PRAGMA data_version`` moves when one does) and this connection changed no row for
+        another user (``total_changes``: a live input applied through the same pooled
+        connection between two batches). Always False on PostgreSQL, where a batch reads its
+        members anyway, to lock them."""
+        mark = self._mark
+        if mark is None or conn.dialect.name != "sqlite":
+            return False
+        driver = conn.connection.driver_connection
+        assert driver is not None
+        return (
+            mark[0] is driver and mark[2] == driver.total_changes and mark[1] == _data_version(conn)
+        )
+
     def lot_states(self, member_id: str) -> LotStates | None:
         """The stored states of the lots of a member kept (``get`` first)."""
         kept = self._kept.get(member_id)
@@ -156,6 +191,11 @@ class MemberDocuments:
         """Forget every member (after a failed transaction, whose changes to them were undone
         in the database but not in the members kept here)."""
         self._kept.clear()
+        self._mark = None
+
+
+def _data_version(conn: Connection) -> int:
+    return int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
 
 
 class SqlRegistry(Registry):
@@ -169,6 +209,9 @@ class SqlRegistry(Registry):
     ) -> None:
         super().__init__()
         self.documents = documents
+        # the members ``documents`` keeps are stored as kept (``MemberDocuments.unchanged``):
+        # ``prefetch`` takes them without reading their rows
+        self.trust_documents = False
         self.conn = conn
         self.pid = program.id
         self.program = program
@@ -577,6 +620,15 @@ class SqlRegistry(Registry):
         ids = sorted(
             {self.aliases.get(m, m) for m in wanted if self.aliases.get(m, m) not in self.members}
         )
+        if self.trust_documents and self.documents is not None:
+            unread = []
+            for mid in ids:
+                kept = self.documents.current(mid)
+                if kept is None:
+                    unread.append(mid)
+                else:
+                    self._loaded(mid, kept[0], kept[1], None)
+            ids = unread
         for part in _chunks(ids, 500):
             rows = select_in(
                 self.conn,
