@@ -45,13 +45,14 @@ from loyalty.services.heap import GrowingHeap
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
-# Inputs a batch import commits at once, when not told. SQLite has one writer: a larger batch
-# rewrites a member seen twice in it once, and commits (writing every page it changed to the
-# write-ahead log) less often; 10,000 inputs hold the write lock for about a second (live inputs
-# wait up to 60 s for it). On PostgreSQL a batch locks the rows of the members it reads until it
-# commits: 2,000 keeps a live input's wait short, and its time goes to round trips rather than
-# to rewriting pages (bench/ingest.py; docs/PERFORMANCE.md, stop 23).
-IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 2_000}
+# Inputs a batch import commits at once, when not told: about a second of work either way.
+# SQLite has one writer: a larger batch rewrites a member seen twice in it once, and commits
+# (writing every page it changed to the write-ahead log) less often; live inputs wait for its
+# write lock (up to 60 s). On PostgreSQL a batch locks the rows of the members it reads until it
+# commits, so a live input for one of them waits for the batch; each batch also costs its
+# queries' round trips (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%,
+# PostgreSQL 2,000 -> 5,000 ~+15%; docs/PERFORMANCE.md, stop 23).
+IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 5_000}
 
 
 def _retryable(exc: DBAPIError) -> bool:
