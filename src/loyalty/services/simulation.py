@@ -86,6 +86,7 @@ from loyalty.services.heap import paused_collector
 
 GLOBAL_TYPES = frozenset({"campaign", "tick"})
 BLANK, GLOBAL, MISC, RESERVED = 0, 1, 2, 3  # per-line codes besides identifier hashes
+EMPTY = BLANK  # a free slot of the union-find's table (no node is below RESERVED)
 NO_TIME = -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = EPOCH.toordinal()
@@ -299,54 +300,107 @@ def _scan(path: Path, processes: int, progress: Progress | None) -> _History:
 class _Groups:
     """Union-find over identifier nodes (all above ``RESERVED``). A group's first node (its
     root) is its own parent, until the group is dealt to a partition: then its parent is
-    ``-1 - partition`` (``deal``)."""
+    ``-1 - partition`` (``deal``).
 
-    def __init__(self) -> None:
-        self.parent: dict[int, int] = {}
+    The parents are kept in one open-addressing table of (node, parent) pairs, an
+    ``array("q")`` probed linearly from the node's CRC-32 half (``_node``) and doubled when three
+    quarters full, rather than a dictionary: a million members name ~11.8 million nodes, which a
+    dictionary of Python ints holds in ~1.2 GB and looks up with three cache misses (its index,
+    its entry, the key's object), the table in 256 MiB with one. On that history (stop 23): the
+    union-find 24.6 -> 20.5 s, the deal 12.2 -> 6.4 s, the same partitions."""
+
+    def __init__(self, bits: int = 16) -> None:
         self.dealt = 0  # groups dealt so far
+        self._size = 0  # nodes in the table
+        self._bits = bits
+        self._mask = (1 << bits) - 1
+        self._limit = (3 << bits) // 4
+        self._table = array("q", bytes(16 << bits))  # node, parent; node EMPTY: a free slot
+
+    def __len__(self) -> int:
+        return self._size
+
+    def _slot(self, node: int) -> int:
+        """The index of ``node``'s pair, or of the free pair where it would go."""
+        table, mask = self._table, self._mask
+        i = (node >> 31) & mask  # the node's CRC-32 half (its Adler-32 half is ill spread)
+        while True:
+            key = table[i + i]
+            if key == node or key == EMPTY:  # noqa: SIM109 (two int compares, no tuple)
+                return i
+            i = (i + 1) & mask
+
+    def _room(self) -> None:
+        """Room for two more nodes (a union adds at most two): the table doubled if need be."""
+        if self._size + 2 <= self._limit:
+            return
+        old = self._table
+        self._bits += 1
+        self._mask = (1 << self._bits) - 1
+        self._limit = (3 << self._bits) // 4
+        self._table = table = array("q", bytes(16 << self._bits))
+        mask = self._mask
+        for j in range(0, len(old), 2):
+            key = old[j]
+            if key != EMPTY:
+                i = (key >> 31) & mask
+                while table[i + i] != EMPTY:
+                    i = (i + 1) & mask
+                table[i + i] = key
+                table[i + i + 1] = old[j + 1]
+
+    def _add(self, i: int, node: int, parent: int) -> None:
+        self._table[i + i] = node
+        self._table[i + i + 1] = parent
+        self._size += 1
 
     def find(self, node: int) -> int:
-        parent = self.parent
-        up = parent.get(node)
-        if up is None:  # a node met for the first time is its own group
-            parent[node] = node
+        self._room()
+        i = self._slot(node)
+        table = self._table
+        if table[i + i] == EMPTY:  # a node met for the first time is its own group
+            self._add(i, node, node)
             return node
+        up = table[i + i + 1]
         if up == node or up < 0:  # a group's first node (most lines: their member's)
             return node
         root = up
         while True:
-            above = parent[root]
+            above = table[self._slot(root) * 2 + 1]
             if above == root or above < 0:
                 break
             root = above
         while node != root:  # path compression
-            parent[node], node = root, parent[node]
+            j = self._slot(node) * 2 + 1
+            node, table[j] = table[j], root
         return root
 
     def union(self, a: int, b: int) -> None:
-        ra = self.find(a)
-        parent = self.parent
-        if b not in parent:  # most: an order, an email or a phone named for the first time
-            parent[b] = ra
+        ra = self.find(a)  # (makes room for ``b`` too)
+        i = self._slot(b)
+        if self._table[i + i] == EMPTY:  # most: an order, an email or a phone named first
+            self._add(i, b, ra)
             return
         rb = self.find(b)
         if ra != rb:
-            parent[rb] = ra
+            self._table[self._slot(rb) * 2 + 1] = ra
 
     def deal(self, node: int, parts: int) -> int:
         """The partition of ``node``'s group: the next one round-robin when the group is met
         for the first time (after the last union: a dealt group takes no more)."""
-        parent = self.parent
-        up = parent.get(node)
-        if up is not None and up < 0:  # the first node of a group dealt already
-            return -1 - up
+        i = self._slot(node)
+        if self._table[i + i] != EMPTY:
+            up = self._table[i + i + 1]
+            if up < 0:  # the first node of a group dealt already
+                return -1 - up
         root = self.find(node)
-        up = parent[root]
+        j = self._slot(root) * 2 + 1
+        up = self._table[j]
         if up < 0:
             return -1 - up
         part = self.dealt % parts
         self.dealt += 1
-        parent[root] = -1 - part
+        self._table[j] = -1 - part
         return part
 
 
