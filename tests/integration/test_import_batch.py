@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
+from loyalty.adapters.sql.database import DatabaseError
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import IMPORT_BATCH, DurableEngine
 
@@ -40,3 +43,14 @@ def test_a_batch_size_given_is_the_one_used(database_url: str, tmp_path: Path) -
         _ticks(tmp_path / "ticks.jsonl", 7), batch=3, progress=lambda done, _: commits.append(done)
     )
     assert commits == [3, 6, 7]
+
+
+@pytest.mark.parametrize("batch", [0, -5])
+def test_a_batch_of_no_lines_is_refused_and_nothing_is_imported(
+    sqlite_url: str, tmp_path: Path, batch: int
+) -> None:
+    durable = DurableEngine(load_program("soko"), sqlite_url)
+    with pytest.raises(DatabaseError, match="a batch is at least one line") as refused:
+        durable.import_file(_ticks(tmp_path / "ticks.jsonl", 3), batch=batch)
+    assert refused.value.field == "batch"
+    assert durable.import_file(_ticks(tmp_path / "ticks.jsonl", 3)).accepted == 3  # not resumed

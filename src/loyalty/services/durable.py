@@ -198,6 +198,8 @@ class DurableEngine:
         progress: Callable[[int, int], None] | None = None,
     ) -> ImportReport:
         """Apply a file of inputs, ``batch`` lines a transaction (default: ``import_batch``)."""
+        if batch is not None and batch < 1:
+            raise DatabaseError(f"a batch is at least one line, not {batch}", "batch")
         batch = batch or self.import_batch
         path = Path(path)
         source = hashlib.sha256(path.read_bytes()).hexdigest()[:64]
