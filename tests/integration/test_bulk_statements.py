@@ -3,12 +3,14 @@ PostgreSQL: the rows they read and write, and how PostgreSQL is asked to plan th
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
 import pytest
-from sqlalchemy import text
+from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in
+from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in, update_rows
 from loyalty.adapters.sql.database import ensure_schema, make_engine
 
 COLUMNS = ("program_id", "key", "digest", "accepted_at", "message")
@@ -64,13 +66,13 @@ def test_select_in_is_never_a_prepared_statement_on_postgresql(postgres_url: str
             assert len(select_in(conn, t.inputs, ("key",), {"program_id": "p"}, "key", keys)) == 20
             delete_in(conn, t.inputs, {"program_id": "p"}, "key", ["none", "of", "these"])
         prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
-        assert not [s for s in prepared if "IN (" in s]
+        assert not [s for s in prepared if '"key" = ANY(' in s]
         # the yardstick: the same statement through the driver's default path is prepared
-        sql = 'SELECT "key" FROM "inputs" WHERE "program_id" = %s AND "key" IN (%s, %s)'
+        sql = 'SELECT "key" FROM "inputs" WHERE "program_id" = %s AND "key" = ANY(%s)'
         for _ in range(6):
-            conn.exec_driver_sql(sql, ("p", "k1", "k2")).all()
+            conn.exec_driver_sql(sql, ("p", ["k1", "k2"])).all()
         prepared = conn.execute(text("SELECT statement FROM pg_prepared_statements")).scalars()
-        assert [s for s in prepared if "IN (" in s]
+        assert [s for s in prepared if '"key" = ANY(' in s]
     db.dispose()
 
 
@@ -127,4 +129,109 @@ def test_insert_rows_raises_a_clash_as_sqlalchemy_raises_it(database_url: str, c
         insert_rows(conn, t.inputs, COLUMNS, _rows(count))
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM inputs")).scalar() == 1
+    db.dispose()
+
+
+AWKWARD = ["a\tb", "line\nbreak", "back\\slash", "\\N", 'it\'s "quoted"', "café ✓", "", None]
+
+
+def _stored(db: Engine) -> list[tuple[Any, ...]]:
+    with db.connect() as conn:
+        rows = conn.execute(text(f"SELECT {', '.join(COLUMNS)} FROM inputs")).all()
+    return sorted((tuple(r) for r in rows), key=lambda r: tuple(map(str, r)))
+
+
+def _expected(*batches: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
+    """The rows after writing ``batches`` one after the other, each row over its key's last."""
+    rows: dict[tuple[Any, ...], tuple[Any, ...]] = {}
+    for batch in batches:
+        for row in batch:
+            rows[row[:2]] = row
+    return sorted(rows.values(), key=lambda r: tuple(map(str, r)))
+
+
+@pytest.mark.parametrize("count", [1, PG_COPY_ROWS, 3 * PG_COPY_ROWS])
+@pytest.mark.parametrize("on_conflict", ["update", "ignore"])
+def test_insert_rows_upserts_awkward_values_as_given(
+    database_url: str, count: int, on_conflict: Literal["update", "ignore"]
+) -> None:
+    """From ``PG_COPY_ROWS`` rows on, PostgreSQL's upsert stages the rows by COPY in a temporary
+    table and upserts them in one statement: the same rows as SQLite's (and a smaller batch's)
+    ``INSERT ... ON CONFLICT`` one by one, with awkward values, and no temporary table left."""
+    before = [("p", f"k{i}", "0" * 32, "2023-12-31T00:00:00+00:00", "old") for i in range(0, 60, 2)]
+    rows = [
+        ("p", f"k{i}", f"{i:032x}", "2024-01-01T00:00:00+00:00", AWKWARD[i % len(AWKWARD)])
+        for i in range(count)
+    ]
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, before)
+    with db.begin() as conn:
+        insert_rows(
+            conn, t.inputs, COLUMNS, rows, conflict=("program_id", "key"), on_conflict=on_conflict
+        )
+        if db.dialect.name == "postgresql":
+            left = conn.execute(text("SELECT relname FROM pg_class WHERE relname LIKE '_stage%'"))
+            assert left.all() == []
+    kept = {row[:2] for row in before}
+    new = [r for r in rows if on_conflict == "update" or r[:2] not in kept]
+    assert _stored(db) == _expected(before, new)
+    db.dispose()
+
+
+@pytest.mark.parametrize("count", [PG_COPY_ROWS, 2 * PG_COPY_ROWS])
+def test_insert_rows_upserting_one_key_twice_keeps_the_last(database_url: str, count: int) -> None:
+    """One statement cannot upsert a row twice: rows naming a key twice are upserted one by one,
+    the last one kept, as a smaller batch's would be."""
+    rows = [
+        ("p", f"k{i % 7}", f"{i:032x}", "2024-01-01T00:00:00+00:00", f"m{i}") for i in range(count)
+    ]
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(
+            conn, t.inputs, COLUMNS, rows, conflict=("program_id", "key"), on_conflict="update"
+        )
+    assert _stored(db) == _expected(rows)
+    db.dispose()
+
+
+@pytest.mark.parametrize("count", [1, PG_COPY_ROWS, 3 * PG_COPY_ROWS])
+def test_update_rows_updates_the_rows_of_those_keys_only(database_url: str, count: int) -> None:
+    """From ``PG_COPY_ROWS`` rows on, PostgreSQL's update stages the rows by COPY and updates them
+    in one statement (``UPDATE ... FROM``): the same rows as one ``UPDATE`` a row; keys with no
+    row change nothing."""
+    before = _rows(2 * count)
+    changes = [
+        (f"{i + 1:032x}", AWKWARD[i % len(AWKWARD)], "p", f"k{i}")
+        for i in range(0, 2 * count + 4, 2)  # every other row, and two keys no row has
+    ]
+    db = make_engine(database_url)
+    ensure_schema(db)
+    with db.begin() as conn:
+        insert_rows(conn, t.inputs, COLUMNS, before + _rows(3, program="other"))
+        update_rows(conn, t.inputs, ("digest", "message"), ("program_id", "key"), changes)
+    changed = {(p, k): (d, m) for d, m, p, k in changes}
+    expected = [
+        (p, k, *changed.get((p, k), (d, m))[:1], at, changed.get((p, k), (d, m))[1])
+        for p, k, d, at, m in before + _rows(3, program="other")
+    ]
+    assert _stored(db) == sorted(expected, key=lambda r: tuple(map(str, r)))
+    db.dispose()
+
+
+def test_a_staged_upsert_raises_a_violation_as_sqlalchemy_raises_it(postgres_url: str) -> None:
+    """An error in the staged statement (here a NULL where none may be) is SQLAlchemy's, with the
+    driver's sqlstate, and nothing is kept."""
+    rows = _rows(PG_COPY_ROWS)
+    rows[3] = ("p", "k3", None, "2024-01-01T00:00:00+00:00", "")  # type: ignore[assignment]
+    db = make_engine(postgres_url)
+    ensure_schema(db)
+    with pytest.raises(IntegrityError) as caught, db.begin() as conn:
+        insert_rows(
+            conn, t.inputs, COLUMNS, rows, conflict=("program_id", "key"), on_conflict="update"
+        )
+    assert getattr(caught.value.orig, "sqlstate", None) == "23502"
+    assert _stored(db) == []
     db.dispose()
