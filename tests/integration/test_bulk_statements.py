@@ -3,12 +3,14 @@ PostgreSQL: the rows they read and write, and how PostgreSQL is asked to plan th
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any, Literal
 
 import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from loyalty.adapters.sql import bulk
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in, update_rows
 from loyalty.adapters.sql.database import ensure_schema, make_engine
@@ -235,3 +237,55 @@ def test_a_staged_upsert_raises_a_violation_as_sqlalchemy_raises_it(postgres_url
     assert getattr(caught.value.orig, "sqlstate", None) == "23502"
     assert _stored(db) == []
     db.dispose()
+
+
+def test_a_role_without_temporary_tables_upserts_one_by_one(
+    postgres_url: str, tmp_path: Path
+) -> None:
+    """Staging needs PostgreSQL's TEMP privilege, which every role has unless an administrator
+    revokes it. A role without it imports as well, its upserts and updates going one by one: the
+    same rows as a role with it (the same history imported into another database)."""
+    from loyalty import load_program
+    from loyalty.services.durable import DurableEngine
+    from loyalty.services.synthetic import generate_history
+    from tests.conftest import fresh_postgres_database
+
+    history = tmp_path / "history.jsonl"
+    history.write_text("".join(line + "\n" for line in generate_history(
+        load_program("soko"), members=40, months=6, seed=5)))  # fmt: skip
+    database = postgres_url.rsplit("/", 1)[1]
+    role = f"importer_{database}"
+    DurableEngine(load_program("soko"), postgres_url).db.dispose()  # the schema, as its owner
+    admin = make_engine(postgres_url)
+    with admin.begin() as conn:
+        conn.execute(text(f'CREATE ROLE "{role}" LOGIN'))
+        conn.execute(text(f'GRANT ALL ON ALL TABLES IN SCHEMA public TO "{role}"'))
+        conn.execute(text(f'REVOKE TEMPORARY ON DATABASE "{database}" FROM PUBLIC'))
+    admin.dispose()
+    limited = DurableEngine(load_program("soko"), postgres_url.replace("//postgres@", f"//{role}@"))
+    with limited.db.connect() as conn:
+        assert not conn.execute(
+            text("SELECT has_database_privilege(current_database(), 'TEMP')")
+        ).scalar()
+    staged: list[int] = []
+    real = bulk._staged
+
+    def counting(*args: Any) -> Any:
+        staged.append(1)
+        return real(*args)
+
+    other = DurableEngine(load_program("soko"), fresh_postgres_database(postgres_url))
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(bulk, "_staged", counting)
+        report = limited.import_file(history, batch=200)
+        assert staged == []
+        assert other.import_file(history, batch=200).accepted == report.accepted > 100
+        assert staged  # the role with the privilege staged its upserts
+    assert limited.summaries() == other.summaries()
+    for table in (t.members, t.lots, t.orders, t.ledger):
+        with limited.db.connect() as a, other.db.connect() as b:
+            assert sorted(map(tuple, a.execute(table.select()))) == sorted(
+                map(tuple, b.execute(table.select()))
+            )
+    limited.db.dispose()
+    other.db.dispose()

@@ -70,7 +70,7 @@ def insert_rows(
         if on_conflict == "error":
             _copy(conn, table.name, columns, rows)
             return
-        if _distinct(rows, [columns.index(c) for c in conflict]):
+        if _distinct(rows, [columns.index(c) for c in conflict]) and _can_stage(conn):
             with _staged(conn, table, columns, rows) as (cursor, stage):
                 cursor.execute(
                     f'INSERT INTO "{table.name}" ({_names(columns)}) '
@@ -100,6 +100,7 @@ def update_rows(
         len(rows) >= PG_COPY_ROWS
         and conn.dialect.name == "postgresql"
         and _distinct(rows, range(len(columns), len(columns) + len(keys)))
+        and _can_stage(conn)
     ):
         with _staged(conn, table, [*columns, *keys], rows) as (cursor, stage):
             sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
@@ -233,3 +234,16 @@ def _staged(
 
 
 _STAGES = count()  # temporary tables' numbers (one transaction may stage several)
+_TEMPORARY = "loyalty.temporary_tables"  # in a pooled connection's ``info``: may it make them
+
+
+def _can_stage(conn: Connection) -> bool:
+    """The role may make temporary tables here (PostgreSQL's TEMP privilege, which every role has
+    unless an administrator revoked it): asked once a pooled connection. Without it, upserts and
+    updates go one by one, as with fewer rows."""
+    info = conn.connection.info
+    allowed = info.get(_TEMPORARY)
+    if allowed is None:
+        query = "SELECT has_database_privilege(current_database(), 'TEMP')"
+        allowed = info[_TEMPORARY] = bool(conn.exec_driver_sql(query).scalar())
+    return bool(allowed)
