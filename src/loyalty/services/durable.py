@@ -53,6 +53,12 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # queries' round trips (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%,
 # PostgreSQL 2,000 -> 5,000 ~+15%; docs/PERFORMANCE.md, stop 23).
 IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 5_000}
+# The tables a batch import looks rows up in by lists of keys (``bulk.select_in``). PostgreSQL
+# plans those look-ups from the tables' statistics, which autovacuum refreshes far less often
+# than an import fills the tables: planned for a table it believes holds a few dozen rows, a
+# look-up of 500 keys read every row of the program (a bitmap scan on ``program_id`` alone,
+# ~40,000 rows filtered out a query at 40,000 purchases), so an import slowed as it went.
+LOOKED_UP = ("members", "lots", "orders", "inputs", "member_keys")
 
 
 def _retryable(exc: DBAPIError) -> bool:
@@ -223,6 +229,7 @@ class DurableEngine:
             total = sum(1 for _ in handle)
         lines = self._numbered(path, done)
         documents = MemberDocuments()  # members this import wrote, reused while unchanged
+        batches = 0
         with GrowingHeap() as heap:
             while True:
                 chunk = [next(lines, None) for _ in range(batch)]
@@ -240,6 +247,9 @@ class DurableEngine:
                     on_retry=documents.clear,
                 )
                 heap.step()
+                batches += 1
+                if batches & (batches - 1) == 0:  # after batches 1, 2, 4, 8, ...
+                    self._refresh_statistics()
                 report.by_others += others
                 done = chunk_lines[-1][0]
                 if progress is not None:
@@ -259,6 +269,16 @@ class DurableEngine:
                 )
             ]
         return report
+
+    def _refresh_statistics(self) -> None:
+        """PostgreSQL: ANALYZE the tables an import looks rows up in (``LOOKED_UP``), after its
+        batches 1, 2, 4, 8, ...: their statistics never lag their size by more than half, at a
+        cost that grows with the logarithm of the import (ANALYZE reads a sample of at most
+        30,000 rows a table, and takes no lock that blocks reads or writes)."""
+        if self.db.dialect.name != "postgresql":
+            return
+        with self.db.begin() as conn:
+            conn.exec_driver_sql(f"ANALYZE {', '.join(LOOKED_UP)}")
 
     def _import_batch(
         self,
