@@ -10,10 +10,14 @@ import pytest
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import IntegrityError, OperationalError
 
+from loyalty import load_program
 from loyalty.adapters.sql import bulk
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in, update_rows
 from loyalty.adapters.sql.database import ensure_schema, make_engine
+from loyalty.services.durable import DurableEngine
+from loyalty.services.synthetic import generate_history
+from tests.conftest import fresh_postgres_database
 
 COLUMNS = ("program_id", "key", "digest", "accepted_at", "message")
 
@@ -215,10 +219,10 @@ def test_update_rows_updates_the_rows_of_those_keys_only(database_url: str, coun
         insert_rows(conn, t.inputs, COLUMNS, before + _rows(3, program="other"))
         update_rows(conn, t.inputs, ("digest", "message"), ("program_id", "key"), changes)
     changed = {(p, k): (d, m) for d, m, p, k in changes}
-    expected = [
-        (p, k, *changed.get((p, k), (d, m))[:1], at, changed.get((p, k), (d, m))[1])
-        for p, k, d, at, m in before + _rows(3, program="other")
-    ]
+    expected = []
+    for p, k, d, at, m in before + _rows(3, program="other"):
+        digest, message = changed.get((p, k), (d, m))
+        expected.append((p, k, digest, at, message))
     assert _stored(db) == sorted(expected, key=lambda r: tuple(map(str, r)))
     db.dispose()
 
@@ -245,11 +249,6 @@ def test_a_role_without_temporary_tables_upserts_one_by_one(
     """Staging needs PostgreSQL's TEMP privilege, which every role has unless an administrator
     revokes it. A role without it imports as well, its upserts and updates going one by one: the
     same rows as a role with it (the same history imported into another database)."""
-    from loyalty import load_program
-    from loyalty.services.durable import DurableEngine
-    from loyalty.services.synthetic import generate_history
-    from tests.conftest import fresh_postgres_database
-
     history = tmp_path / "history.jsonl"
     history.write_text("".join(line + "\n" for line in generate_history(
         load_program("soko"), members=40, months=6, seed=5)))  # fmt: skip

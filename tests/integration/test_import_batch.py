@@ -9,10 +9,11 @@ import json
 from pathlib import Path
 
 import pytest
+from sqlalchemy import text
 
 from loyalty.adapters.sql.database import DatabaseError
 from loyalty.programs.loader import load_program
-from loyalty.services.durable import IMPORT_BATCH, DurableEngine
+from loyalty.services.durable import IMPORT_BATCH, LOOKED_UP, DurableEngine
 
 
 def _ticks(path: Path, count: int) -> Path:
@@ -65,11 +66,9 @@ def test_postgresql_statistics_are_refreshed_after_batches_1_2_4_8(
     fills the tables, and planned for a table it believes tiny, a look-up read every row of the
     program. The import runs ANALYZE after its batches 1, 2, 4, 8, ...: here 9 batches of 10
     enrolments (one ``inputs`` row each), so the statistics count the 80 rows of batch 8, not 90."""
-    from sqlalchemy import text
-
     durable = DurableEngine(load_program("soko"), postgres_url)
     with durable.db.begin() as conn:  # only the import may refresh them while the test runs
-        for table in ("members", "lots", "orders", "inputs", "member_keys"):
+        for table in LOOKED_UP:
             conn.execute(text(f"ALTER TABLE {table} SET (autovacuum_enabled = off)"))
     path = tmp_path / "enrolments.jsonl"
     path.write_text(

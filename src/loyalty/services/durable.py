@@ -206,7 +206,7 @@ class DurableEngine:
         """Apply a file of inputs, ``batch`` lines a transaction (default: ``import_batch``)."""
         if batch is not None and batch < 1:
             raise DatabaseError(f"a batch is at least one line, not {batch}", "batch")
-        batch = batch or self.import_batch
+        batch = self.import_batch if batch is None else batch
         path = Path(path)
         source = hashlib.sha256(path.read_bytes()).hexdigest()[:64]
         pid = self.program.id
@@ -307,7 +307,6 @@ class DurableEngine:
             return accepted, len(lines)
         others, lines = len(lines) - len(left), left
         engine, registry = self._engine(conn, lock=True, documents=documents)
-        registry.trust_documents = documents.unchanged(conn)
         engine.now = self.now(conn)
         rejections = []
         for number, item in self._prefetch(registry, lines):

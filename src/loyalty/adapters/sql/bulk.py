@@ -242,8 +242,7 @@ def _can_stage(conn: Connection) -> bool:
     unless an administrator revoked it): asked once a pooled connection. Without it, upserts and
     updates go one by one, as with fewer rows."""
     info = conn.connection.info
-    allowed = info.get(_TEMPORARY)
-    if allowed is None:
+    if _TEMPORARY not in info:
         query = "SELECT has_database_privilege(current_database(), 'TEMP')"
-        allowed = info[_TEMPORARY] = bool(conn.exec_driver_sql(query).scalar())
-    return bool(allowed)
+        info[_TEMPORARY] = bool(conn.exec_driver_sql(query).scalar())
+    return bool(info[_TEMPORARY])

@@ -140,15 +140,13 @@ class MemberDocuments:
             del self._kept[next(iter(self._kept))]
 
     def get(self, member_id: str, document: str) -> Member | None:
-        kept = self._kept.get(member_id)
-        if kept is None or kept[0] != document:
-            return None
-        member = kept[1]
-        member.orders.clear()
-        return member
+        """The member kept, if ``document`` is the one stored with it."""
+        kept = self.current(member_id)
+        return kept[1] if kept is not None and kept[0] == document else None
 
     def current(self, member_id: str) -> tuple[str, Member] | None:
-        """The document and member kept, taken as they are (only while ``unchanged``)."""
+        """The document and member kept, taken as they are (as such only while ``unchanged``;
+        its orders dropped: they are rows of their own, loaded again on demand)."""
         kept = self._kept.get(member_id)
         if kept is None:
             return None
@@ -159,9 +157,7 @@ class MemberDocuments:
         """The writer's last write of a transaction is done (SQLite): remember how it left the
         connection, for ``unchanged``."""
         if conn.dialect.name == "sqlite":
-            driver = conn.connection.driver_connection
-            assert driver is not None
-            self._mark = (driver, _data_version(conn), driver.total_changes)
+            self._mark = _sqlite_state(conn)
 
     def unchanged(self, conn: Connection) -> bool:
         """Nothing was written to the database since ``mark`` (SQLite), so every member kept is
@@ -170,14 +166,9 @@ class MemberDocuments:
         another user (``total_changes``: a live input applied through the same pooled
         connection between two batches). Always False on PostgreSQL, where a batch reads its
         members anyway, to lock them."""
-        mark = self._mark
-        if mark is None or conn.dialect.name != "sqlite":
+        if self._mark is None or conn.dialect.name != "sqlite":
             return False
-        driver = conn.connection.driver_connection
-        assert driver is not None
-        return (
-            mark[0] is driver and mark[2] == driver.total_changes and mark[1] == _data_version(conn)
-        )
+        return self._mark == _sqlite_state(conn)  # (connections compare by identity)
 
     def lot_states(self, member_id: str) -> LotStates | None:
         """The stored states of the lots of a member kept (``get`` first)."""
@@ -194,8 +185,12 @@ class MemberDocuments:
         self._mark = None
 
 
-def _data_version(conn: Connection) -> int:
-    return int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+def _sqlite_state(conn: Connection) -> tuple[Any, int, int]:
+    """The sqlite3 connection, its ``data_version`` and its count of rows changed."""
+    driver = conn.connection.driver_connection
+    assert driver is not None
+    version = int(conn.exec_driver_sql("PRAGMA data_version").scalar_one())
+    return driver, version, driver.total_changes
 
 
 class SqlRegistry(Registry):
@@ -211,7 +206,7 @@ class SqlRegistry(Registry):
         self.documents = documents
         # the members ``documents`` keeps are stored as kept (``MemberDocuments.unchanged``):
         # ``prefetch`` takes them without reading their rows
-        self.trust_documents = False
+        self.trust_documents = documents is not None and documents.unchanged(conn)
         self.conn = conn
         self.pid = program.id
         self.program = program
