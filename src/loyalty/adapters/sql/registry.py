@@ -761,7 +761,7 @@ class SqlRegistry(Registry):
             )
         # new rows by a plain INSERT (COPY on PostgreSQL), and only the changed lots updated: an
         # upsert costs PostgreSQL about twice an INSERT (an import, 10,000 members: ~13 -> ~8 us
-        # a purchase for the lots, ~11 -> ~5 for the orders; docs/PERFORMANCE.md, stop 24)
+        # a purchase for the lots, ~11 -> ~7 for the orders; docs/PERFORMANCE.md, stop 24)
         insert_rows(conn, t.lots, LOT_COLUMNS, lot_rows)
         update_rows(conn, t.lots, LOT_STATE, LOT_KEY, lot_changes)
         insert_rows(conn, t.ledger, ENTRY_COLUMNS, entry_rows)
