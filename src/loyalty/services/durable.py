@@ -5,7 +5,9 @@
   serialisation failures and deadlocks are retried. Inputs are ordered per member.
 * ``import_file``: a file of SPEC §7 inputs in batches, one transaction per batch, with the file's
   progress committed in the same transaction: after a crash the same command resumes where the last
-  batch ended and applies nothing twice. A file is ordered as a whole, as in a replay.
+  batch ended and applies nothing twice. A file is ordered as a whole, as in a replay. On
+  PostgreSQL each batch is committed by a thread of its own while the next one is applied
+  (``services.pipelined_import``), with the same result.
 * ``run_jobs``: advance the members whose next due moment has come, in chunks (``SKIP LOCKED`` on
   PostgreSQL, so two runners share the work instead of colliding).
 """
@@ -42,6 +44,7 @@ from loyalty.domain.handlers import enroll_contacts
 from loyalty.domain.received import Outcome
 from loyalty.programs.schema import Program
 from loyalty.services.heap import GrowingHeap
+from loyalty.services.pipelined_import import PipelinedImport
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
@@ -53,6 +56,10 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # queries' round trips (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%,
 # PostgreSQL 2,000 -> 5,000 ~+15%; docs/PERFORMANCE.md, stop 23).
 IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 5_000}
+# The databases where a batch import commits each batch while it works on the next
+# (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
+# writes in the importer's own process, and mostly while holding the interpreter's lock.
+PIPELINED = frozenset({"postgresql"})
 # The tables a batch import looks rows up in by lists of keys (``bulk.select_in``). PostgreSQL
 # plans those look-ups from the tables' statistics, which autovacuum refreshes far less often
 # than an import fills the tables: planned for a table it believes holds a few dozen rows, a
@@ -93,6 +100,8 @@ class DurableEngine:
         self.program = program
         self.db = db if db is not None else make_engine(database)
         ensure_schema(self.db, create)
+        # batch imports commit each batch while the next one is worked on (``PipelinedImport``)
+        self.pipelined = self.db.dialect.name in PIPELINED
         self._register_program(create)
 
     # -- the program ---------------------------------------------------------------------------
@@ -227,33 +236,35 @@ class DurableEngine:
         report.resumed_from = done
         with path.open("rb") as handle:
             total = sum(1 for _ in handle)
-        lines = self._numbered(path, done)
         documents = MemberDocuments()  # members this import wrote, reused while unchanged
         batches = 0
+
+        def finished(chunk: list[tuple[int, bytes]], others: int) -> None:
+            nonlocal batches, done
+            heap.step()
+            batches += 1
+            if batches & (batches - 1) == 0:  # after batches 1, 2, 4, 8, ...
+                self._refresh_statistics()
+            report.by_others += others
+            done = max(done, chunk[-1][0])
+            if progress is not None:
+                progress(done, total)
+
+        chunks = _batches(self._numbered(path, done), batch)
         with GrowingHeap() as heap:
-            while True:
-                chunk = [next(lines, None) for _ in range(batch)]
-                chunk_lines = [c for c in chunk if c is not None]
-                if not chunk_lines:
-                    break
-                accepted, others = self._retrying(
-                    partial(
-                        self._import_batch,
-                        lines=chunk_lines,
-                        source=source,
-                        documents=documents,
-                    ),
-                    # a failed attempt may have changed members the cache holds: forget them all
-                    on_retry=documents.clear,
-                )
-                heap.step()
-                batches += 1
-                if batches & (batches - 1) == 0:  # after batches 1, 2, 4, 8, ...
-                    self._refresh_statistics()
-                report.by_others += others
-                done = chunk_lines[-1][0]
-                if progress is not None:
-                    progress(done, total)
+            if self.pipelined:
+                pipeline = PipelinedImport(self, source, documents, finished)
+                accepted = pipeline.run(chunks, done, accepted)
+            else:
+                for chunk in chunks:
+                    accepted, others = self._retrying(
+                        partial(
+                            self._import_batch, lines=chunk, source=source, documents=documents
+                        ),
+                        # a failed attempt may have changed members the cache holds: forget them
+                        on_retry=documents.clear,
+                    )
+                    finished(chunk, others)
         report.lines, report.accepted = done, accepted
         with self.db.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
@@ -308,16 +319,8 @@ class DurableEngine:
         others, lines = len(lines) - len(left), left
         engine, registry = self._engine(conn, lock=True, documents=documents)
         engine.now = self.now(conn)
-        rejections = []
-        for number, item in self._prefetch(registry, lines):
-            outcome = engine.apply(item)
-            if outcome.accepted:
-                accepted += 1
-            else:
-                error = str(outcome.error)
-                rejections.append(
-                    {"program_id": pid, "source": source, "line": number, "error": error}
-                )
+        applied, rejections = self._apply_lines(engine, registry, lines, source)
+        accepted += applied
         registry.flush(engine.now)
         if engine.now is not None:
             self._move_clock(conn, engine.now)
@@ -333,6 +336,32 @@ class DurableEngine:
         )
         documents.mark(conn)
         return accepted, others
+
+    def _apply_lines(
+        self,
+        engine: LoyaltyEngine,
+        registry: SqlRegistry,
+        lines: list[tuple[int, bytes]],
+        source: str,
+    ) -> tuple[int, list[dict[str, Any]]]:
+        """Apply a batch's lines (read together: ``_prefetch``); returns how many were accepted
+        and the rows of the rejected ones."""
+        accepted, rejections = 0, []
+        for number, item in self._prefetch(registry, lines):
+            outcome = engine.apply(item)
+            if outcome.accepted:
+                accepted += 1
+            else:
+                error = str(outcome.error)
+                rejections.append(
+                    {
+                        "program_id": self.program.id,
+                        "source": source,
+                        "line": number,
+                        "error": error,
+                    }
+                )
+        return accepted, rejections
 
     def _retrying(
         self,
@@ -483,3 +512,12 @@ class DurableEngine:
                 .order_by(t.ledger.c.seq)
             )
             return [dict(r._mapping) for r in rows]
+
+
+def _batches(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:
+    """The numbered lines, ``size`` at a time."""
+    while True:
+        chunk = [line for _, line in zip(range(size), lines, strict=False)]
+        if not chunk:
+            return
+        yield chunk

@@ -142,6 +142,24 @@ def select_in(
     return _unprepared(conn, sql, params)
 
 
+def row_versions(
+    conn: Connection, table: Table, equal: dict[str, Any], column: str, values: Sequence[Any]
+) -> dict[Any, str]:
+    """PostgreSQL: the rows' ``xmin`` (the transaction that wrote their current version) by
+    their ``column``, the rows locked in its order (``FOR UPDATE``). A row's ``xmin`` is the id
+    of the transaction that wrote it last: equal to a transaction's own id, nobody has changed
+    the row since that transaction wrote it."""
+    if not values:
+        return {}
+    _known(table, [*equal, column])
+    where, params = _where_in(conn, equal, column, values)
+    sql = (
+        f'SELECT "{column}", xmin::text FROM "{table.name}" WHERE {where} '
+        f'ORDER BY "{column}" FOR UPDATE'
+    )
+    return {key: version for key, version in _unprepared(conn, sql, params)}
+
+
 def delete_in(
     conn: Connection, table: Table, equal: dict[str, Any], column: str, values: Sequence[Any]
 ) -> None:

@@ -6,7 +6,8 @@ identifiers, orders, campaigns and received inputs), all in the caller's transac
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -84,9 +85,30 @@ ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 
 utc = codec.utc_text
+Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
 LotState = tuple[int, bool, datetime | None]
 LotStates = dict[int, LotState]  # lot id -> state
 CertificateStates = dict[str, tuple[datetime | None, str | None]]  # code -> redeemed at, order
+
+
+class StaleBatch(Exception):
+    """A batch's write found the database other than the batch took it to be (a pipelined
+    import: someone else changed a member or an order it carried, or the file's progress, or the
+    member counter): nothing of the batch is kept; it is done again, serially."""
+
+
+@dataclass
+class Written:
+    """What one ``SqlRegistry.changes`` wrote: what the next batch of a pipelined import must
+    know without reading it (``SqlRegistry.carry``), since it may not be committed yet."""
+
+    members: list[Member] = field(default_factory=list)
+    orders: dict[str, Order] = field(default_factory=dict)
+    received: list[tuple[tuple[str, ...], Received]] = field(default_factory=list)
+    keys: list[tuple[str, str, str, str]] = field(default_factory=list)  # member_keys rows
+    campaigns: bool = False  # campaigns were added (not carried: the next batch waits)
+    updated_members: list[str] = field(default_factory=list)  # rows updated, not inserted
+    updated_orders: list[str] = field(default_factory=list)
 
 
 def program_clock(conn: Connection, program_id: str) -> datetime | None:
@@ -226,6 +248,15 @@ class SqlRegistry(Registry):
         self._stored_certificates: dict[str, CertificateStates] = {}  # the same
         self._new_campaigns: list[CampaignRule] = []
         self._new_inputs: list[dict[str, Any]] = []
+        self._new_received: list[tuple[tuple[str, ...], Received]] = []  # the same, as kept
+        # a pipelined import's batch (``carry``): what the batch before wrote, maybe not yet
+        # committed; its members' and orders' rows are checked before they are written again
+        self.pipelined = False
+        self.carried_members: set[str] = set()
+        self.carried_orders: set[str] = set()
+        self._carried_orders: dict[str, Order] = {}  # not yet attached to their member
+        self._carried_by_member: dict[str, list[str]] = {}
+        self.written = Written()  # by the last ``changes``
         self._campaigns_loaded = False
         self._member_seq: int | None = None  # the program's member counter, once read
         self._stored_seq = 0
@@ -330,8 +361,8 @@ class SqlRegistry(Registry):
         ``flush``: a batch of enrolments costs two statements, not one each."""
         if self._member_seq is None:
             query = select(t.programs.c.member_seq).where(t.programs.c.program_id == self.pid)
-            if self.conn.dialect.name == "postgresql":
-                query = query.with_for_update()
+            if self.conn.dialect.name == "postgresql" and not self.pipelined:
+                query = query.with_for_update()  # (pipelined: checked when written)
             self._member_seq = self._stored_seq = int(self.conn.execute(query).scalar_one())
         self._member_seq += 1
         return self._member_seq
@@ -439,6 +470,10 @@ class SqlRegistry(Registry):
     def member_order(self, member: Member, order_id: str) -> Order | None:
         if order_id in member.orders:
             return member.orders[order_id]
+        if order_id in self._carried_orders:
+            if self.orders.get(order_id) != member.id:
+                return None
+            return self._attach_carried(member, lambda order: order.order == order_id)[0]
         self._load_order(order_id)
         if self.orders.get(order_id) != member.id:
             return None
@@ -454,7 +489,22 @@ class SqlRegistry(Registry):
         super().add_member_order(member, order)
         self._orders_to_write[order.order] = order
 
+    def _attach_carried(self, member: Member, wanted: Callable[[Order], bool]) -> list[Order]:
+        """Give ``member`` back the ones it wants of its orders the batch before wrote (``carry``),
+        as a member read back gets the orders it asks for (an order given back is written again
+        with the member)."""
+        carried = self._carried_by_member.get(member.id, [])
+        attached = [self._carried_orders[o] for o in carried if wanted(self._carried_orders[o])]
+        for order in attached:
+            del self._carried_orders[order.order]
+            carried.remove(order.order)
+            member.orders[order.order] = order
+        return attached
+
     def member_orders(self, member: Member, years: tuple[int, ...]) -> list[Order]:
+        # the ones the batch before wrote first: the query below misses them, or finds them as
+        # they were before
+        self._attach_carried(member, lambda order: order.day.year in years)
         rows = self.conn.execute(
             select(t.orders.c.order_id, t.orders.c.state).where(
                 t.orders.c.program_id == self.pid,
@@ -513,6 +563,7 @@ class SqlRegistry(Registry):
 
     def remember_input(self, key: tuple[str, ...], received: Received) -> None:
         super().remember_input(key, received)
+        self._new_received.append((key, received))
         self._new_inputs.append(
             {
                 "key": SEP.join(key),
@@ -525,7 +576,7 @@ class SqlRegistry(Registry):
         self._dirty[member.id] = member
 
     # -- writing back ------------------------------------------------------------------------
-    def _write_orders(self, orders: list[Order]) -> None:
+    def _write_orders(self, orders: list[Order]) -> list[Write]:
         """New orders INSERTed (a clash, an order someone else recorded meanwhile, fails the
         transaction, which is retried and then finds it), the others updated."""
         pid, stored = self.pid, self._stored_orders
@@ -537,8 +588,10 @@ class SqlRegistry(Registry):
             else:
                 new.append((pid, o.order, o.member, o.day.year, state))
                 stored.add(o.order)
-        insert_rows(self.conn, t.orders, ORDER_COLUMNS, new)
-        update_rows(self.conn, t.orders, ORDER_COLUMNS[2:], ORDER_KEY, changed)
+        return [
+            (insert_rows, (self.conn, t.orders, ORDER_COLUMNS, new), {}),
+            (update_rows, (self.conn, t.orders, ORDER_COLUMNS[2:], ORDER_KEY, changed), {}),
+        ]
 
     def _member_row(self, m: Member) -> tuple[Any, ...]:
         """The values of ``MEMBER_COLUMNS``."""
@@ -660,9 +713,50 @@ class SqlRegistry(Registry):
                 found.add(order_id)
             self._absent.update(("order", o) for o in part if o not in found)
 
+    def carry(self, conn: Connection) -> SqlRegistry:
+        """The registry of the next batch of a pipelined import, on ``conn``, while this batch's
+        writes (its last ``changes``) may still be uncommitted, and so unseen by ``conn``: it
+        holds what they wrote (members with their lots' and certificates' states, orders,
+        received inputs, contacts and aliases, the member counter) and reads the rest. The
+        members and orders it takes over are checked before it writes them again (their rows
+        still as this batch wrote them: ``carried_members``, ``carried_orders``)."""
+        written = self.written
+        new = SqlRegistry(conn, self.program, lock=True, documents=self.documents)
+        new.pipelined = True
+        for m in written.members:
+            mid = m.id
+            new.members[mid] = m
+            new.by_number[m.number] = mid
+            new._stored_lots[mid] = self._stored_lots[mid]
+            new._stored_certificates[mid] = self._stored_certificates[mid]
+            for c in m.certificates:
+                new.codes[c.code] = mid
+            m.orders.clear()  # written: carried below, given back on demand
+        new.carried_members = set(new.members)
+        for order_id, order in written.orders.items():
+            new.orders[order_id] = order.member
+            new._stored_orders.add(order_id)
+            if order.member is None:
+                new.anonymous[order_id] = order
+            else:
+                new._carried_orders[order_id] = order
+                new._carried_by_member.setdefault(order.member, []).append(order_id)
+        new.carried_orders = set(written.orders)
+        known = {"alias": new.aliases, "email": new.by_email, "phone": new.by_phone}
+        for _, kind, value, mid in written.keys:
+            known[kind][value] = mid
+        for key, received in written.received:
+            Registry.remember_input(new, key, received)
+        new._member_seq, new._stored_seq = self._member_seq, self._stored_seq
+        return new
+
     def flush(self, accepted_at: datetime | None) -> None:
         """Write what this unit of work changed: one statement per table for all members."""
+        write_all(self.changes(accepted_at))
+
+    def changes(self, accepted_at: datetime | None) -> list[Write]:
         conn, pid, tz = self.conn, self.pid, self.tz
+        writes: list[Write] = []
         members = list(self._dirty.values())
         lot_rows: list[tuple[Any, ...]] = []  # new lots
         lot_changes: list[tuple[Any, ...]] = []  # lots stored, whose state changed since
@@ -751,30 +845,27 @@ class SqlRegistry(Registry):
             m.outbox_base += len(m.notifications)
             m.notifications.clear()
         if gone:
-            conn.execute(
-                delete(t.lots).where(
-                    t.lots.c.program_id == pid,
-                    t.lots.c.member_id == bindparam("b_mid"),
-                    t.lots.c.lot_id == bindparam("b_lot"),
-                ),
-                gone,
+            gone_lots = delete(t.lots).where(
+                t.lots.c.program_id == pid,
+                t.lots.c.member_id == bindparam("b_mid"),
+                t.lots.c.lot_id == bindparam("b_lot"),
             )
+            writes.append((conn.execute, (gone_lots, gone), {}))
         # new rows by a plain INSERT (COPY on PostgreSQL), and only the changed lots updated: an
         # upsert costs PostgreSQL about twice an INSERT (an import, 10,000 members: ~13 -> ~8 us
         # a purchase for the lots, ~11 -> ~7 for the orders; docs/PERFORMANCE.md, stop 24)
-        insert_rows(conn, t.lots, LOT_COLUMNS, lot_rows)
-        update_rows(conn, t.lots, LOT_STATE, LOT_KEY, lot_changes)
-        insert_rows(conn, t.ledger, ENTRY_COLUMNS, entry_rows)
-        insert_rows(conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows)
-        insert_rows(
-            conn,
-            t.certificates,
-            CERTIFICATE_COLUMNS,
-            redeemed,
-            conflict=("program_id", "code"),
-            on_conflict="update",
+        writes.append((insert_rows, (conn, t.lots, LOT_COLUMNS, lot_rows), {}))
+        writes.append((update_rows, (conn, t.lots, LOT_STATE, LOT_KEY, lot_changes), {}))
+        writes.append((insert_rows, (conn, t.ledger, ENTRY_COLUMNS, entry_rows), {}))
+        writes.append((insert_rows, (conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows), {}))
+        writes.append(
+            (
+                insert_rows,
+                (conn, t.certificates, CERTIFICATE_COLUMNS, redeemed),
+                {"conflict": ("program_id", "code"), "on_conflict": "update"},
+            )
         )
-        insert_rows(conn, t.outbox, OUTBOX_COLUMNS, outbox_rows)
+        writes.append((insert_rows, (conn, t.outbox, OUTBOX_COLUMNS, outbox_rows), {}))
         new_rows, old_rows = [], []
         for m in members:  # after the counters above moved on
             row = self._member_row(m)
@@ -784,46 +875,87 @@ class SqlRegistry(Registry):
                 new_rows.append((pid, m.id, sequence_of(m.number), *row))
             else:
                 old_rows.append((*row, pid, m.id))
-        insert_rows(conn, t.members, ("program_id", "member_id", "seq", *MEMBER_COLUMNS), new_rows)
-        update_rows(conn, t.members, MEMBER_COLUMNS, ("program_id", "member_id"), old_rows)
-        insert_rows(conn, t.member_keys, KEY_COLUMNS, self._new_keys)  # a clash: see contacts
+        member_columns = ("program_id", "member_id", "seq", *MEMBER_COLUMNS)
+        writes.append((insert_rows, (conn, t.members, member_columns, new_rows), {}))
+        member_key = ("program_id", "member_id")
+        writes.append((update_rows, (conn, t.members, MEMBER_COLUMNS, member_key, old_rows), {}))
+        # a clash: see contacts
+        writes.append((insert_rows, (conn, t.member_keys, KEY_COLUMNS, list(self._new_keys)), {}))
         for m in members:
             self._orders_to_write.update(m.orders)
-        self._write_orders(list(self._orders_to_write.values()))
+        orders = dict(self._orders_to_write)
+        updated_orders = [o for o in orders if o in self._stored_orders]
+        writes += self._write_orders(list(orders.values()))
         if self._new_campaigns:
             base = len(self.campaign_rules) - len(self._new_campaigns)
-            conn.execute(
-                insert(t.campaigns),
-                [
-                    {
-                        "program_id": pid,
-                        "campaign_id": c.id,
-                        "seq": base + i,
-                        "definition": json.dumps(codec.campaign_to_dict(c)),
-                    }
-                    for i, c in enumerate(self._new_campaigns)
-                ],
+            writes.append(
+                (
+                    conn.execute,
+                    (
+                        insert(t.campaigns),
+                        [
+                            {
+                                "program_id": pid,
+                                "campaign_id": c.id,
+                                "seq": base + i,
+                                "definition": json.dumps(codec.campaign_to_dict(c)),
+                            }
+                            for i, c in enumerate(self._new_campaigns)
+                        ],
+                    ),
+                    {},
+                )
             )
         at = utc(accepted_at) if accepted_at else ""
-        insert_rows(
-            conn,
-            t.inputs,
-            ("program_id", "accepted_at", "key", "digest", "message"),
-            [(pid, at, i["key"], i["digest"], i["message"]) for i in self._new_inputs],
+        writes.append(
+            (
+                insert_rows,
+                (
+                    conn,
+                    t.inputs,
+                    ("program_id", "accepted_at", "key", "digest", "message"),
+                    [(pid, at, i["key"], i["digest"], i["message"]) for i in self._new_inputs],
+                ),
+                {},
+            )
         )
         if self._member_seq is not None and self._member_seq != self._stored_seq:
-            conn.execute(
-                update(t.programs)
-                .where(t.programs.c.program_id == pid)
-                .values(member_seq=self._member_seq)
-            )
+            counter = (conn, pid, self._stored_seq, self._member_seq, self.pipelined)
+            writes.append((_write_member_seq, counter, {}))
             self._stored_seq = self._member_seq
+        self.written = Written(
+            members=members,
+            orders=orders,
+            received=list(self._new_received),
+            keys=list(self._new_keys),
+            campaigns=bool(self._new_campaigns),
+            updated_members=[row[-1] for row in old_rows],
+            updated_orders=updated_orders,
+        )
+        self._new_received.clear()
         self._dirty.clear()
         self._new_members.clear()
         self._new_keys.clear()
         self._orders_to_write.clear()
         self._new_campaigns.clear()
         self._new_inputs.clear()
+        return writes
+
+
+def _write_member_seq(conn: Connection, pid: str, old: int, new: int, checked: bool) -> None:
+    """The program's member counter, moved from ``old`` to ``new``; ``checked`` (a pipelined
+    import, which read it without a lock): only if it is still ``old``."""
+    query = update(t.programs).where(t.programs.c.program_id == pid)
+    if checked:
+        query = query.where(t.programs.c.member_seq == old)
+    if conn.execute(query.values(member_seq=new)).rowcount != 1:
+        raise StaleBatch(f"the member counter moved from {old} meanwhile")
+
+
+def write_all(writes: list[Write]) -> None:
+    """Run the statements of ``SqlRegistry.changes``, in order."""
+    for function, args, options in writes:
+        function(*args, **options)
 
 
 def _stored_state(state: LotState) -> tuple[int, bool, str | None]:
