@@ -23,11 +23,9 @@ def _ticks(path: Path, count: int) -> Path:
     return path
 
 
-def test_a_batch_is_10000_lines_on_sqlite_and_5000_on_postgresql(
-    database_url: str, tmp_path: Path
-) -> None:
+def test_a_batch_is_10000_lines_on_both_databases(database_url: str, tmp_path: Path) -> None:
     durable = DurableEngine(load_program("soko"), database_url)
-    expected = 10_000 if database_url.startswith("sqlite") else 5_000
+    expected = 10_000
     assert durable.import_batch == expected == IMPORT_BATCH[durable.db.dialect.name]
     commits: list[int] = []
     report = durable.import_file(

@@ -236,9 +236,7 @@ def import_(
     database: DatabaseOption = None,
     batch: Annotated[
         int | None,
-        typer.Option(
-            min=1, help="inputs per transaction [default: 10,000 on SQLite, 5,000 on PostgreSQL]"
-        ),
+        typer.Option(min=1, help="inputs per transaction [default: 10,000]"),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

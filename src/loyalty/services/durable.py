@@ -52,10 +52,12 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # SQLite has one writer: a larger batch rewrites a member seen twice in it once, and commits
 # (writing every page it changed to the write-ahead log) less often; live inputs wait for its
 # write lock (up to 60 s). On PostgreSQL a batch locks the rows of the members it reads until it
-# commits, so a live input for one of them waits for the batch; each batch also costs its
-# queries' round trips (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%,
-# PostgreSQL 2,000 -> 5,000 ~+15%; docs/PERFORMANCE.md, stop 23).
-IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 5_000}
+# commits (with the batches overlapped, the members it did not take over from the batch before:
+# about two batches' time), so a live input for one of them waits for the batch; each batch also
+# costs its queries' round trips, and a member met twice in it is written once
+# (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%, stop 23; PostgreSQL
+# overlapped, 5,000 -> 10,000 lines +8-18%, stop 24; docs/PERFORMANCE.md).
+IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 10_000}
 # The databases where a batch import commits each batch while it works on the next
 # (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
 # writes in the importer's own process, and mostly while holding the interpreter's lock.
