@@ -324,20 +324,32 @@ class DurableEngine:
         applied, rejections = self._apply_lines(engine, registry, lines, source)
         accepted += applied
         registry.flush(engine.now)
-        if engine.now is not None:
-            self._move_clock(conn, engine.now)
+        self._batch_done(conn, source, engine.now, rejections, (lines[-1][0], accepted))
+        documents.mark(conn)
+        return accepted, others
+
+    def _batch_done(
+        self,
+        conn: Connection,
+        source: str,
+        now: datetime | None,
+        rejections: list[dict[str, Any]],
+        progress: tuple[int, int],
+    ) -> None:
+        """The end of a batch's writes: the program's clock, the lines rejected, and the file's
+        ``progress`` (lines done, inputs accepted)."""
+        if now is not None:
+            self._move_clock(conn, now)
         if rejections:
             insert_ignore(conn, t.import_rejections, rejections)
         insert_rows(
             conn,
             t.imports,
             ("program_id", "source", "lines_done", "accepted"),
-            [(pid, source, lines[-1][0], accepted)],
+            [(self.program.id, source, *progress)],
             conflict=("program_id", "source"),
             on_conflict="update",
         )
-        documents.mark(conn)
-        return accepted, others
 
     def _apply_lines(
         self,

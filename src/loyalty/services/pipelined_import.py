@@ -36,12 +36,11 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import insert_rows, row_versions
+from loyalty.adapters.sql.bulk import row_versions
 from loyalty.adapters.sql.registry import (
     MemberDocuments,
     SqlRegistry,
     StaleBatch,
-    insert_ignore,
     write_all,
 )
 from loyalty.domain.engine import Engine as LoyaltyEngine
@@ -241,18 +240,7 @@ class PipelinedImport:
                 if moved:
                     raise StaleBatch(f"{table.name} changed meanwhile: {', '.join(moved[:5])}")
             write_all(writes)
-            if now is not None:
-                durable._move_clock(conn, now)
-            if rejections:
-                insert_ignore(conn, t.import_rejections, rejections)
-            insert_rows(
-                conn,
-                t.imports,
-                ("program_id", "source", "lines_done", "accepted"),
-                [(pid, self.source, *progress)],
-                conflict=("program_id", "source"),
-                on_conflict="update",
-            )
+            durable._batch_done(conn, self.source, now, rejections, progress)
             mine = int(conn.exec_driver_sql("SELECT pg_current_xact_id()::text").scalar_one())
             conn.commit()
         return mine % XID_SPAN
