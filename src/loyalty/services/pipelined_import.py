@@ -41,6 +41,7 @@ from loyalty.adapters.sql.registry import (
     MemberDocuments,
     SqlRegistry,
     StaleBatch,
+    Write,
     write_all,
 )
 from loyalty.domain.engine import Engine as LoyaltyEngine
@@ -203,7 +204,7 @@ class PipelinedImport:
         self,
         conn: Connection,
         registry: SqlRegistry,
-        writes: list[Any],
+        writes: list[Write],
         rejections: list[dict[str, Any]],
         expected: int,
         progress: tuple[int, int],

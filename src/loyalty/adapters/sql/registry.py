@@ -9,6 +9,7 @@ import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -85,7 +86,7 @@ ORDER_COLUMNS = (*ORDER_KEY, "member_id", "year", "state")
 
 
 utc = codec.utc_text
-Write = tuple[Callable[..., Any], tuple[Any, ...], dict[str, Any]]
+Write = Callable[[], object]  # one statement of ``SqlRegistry.changes``, ready to run
 LotState = tuple[int, bool, datetime | None]
 LotStates = dict[int, LotState]  # lot id -> state
 CertificateStates = dict[str, tuple[datetime | None, str | None]]  # code -> redeemed at, order
@@ -247,8 +248,7 @@ class SqlRegistry(Registry):
         self._stored_lots: dict[str, LotStates] = {}  # as read: to write changes
         self._stored_certificates: dict[str, CertificateStates] = {}  # the same
         self._new_campaigns: list[CampaignRule] = []
-        self._new_inputs: list[dict[str, Any]] = []
-        self._new_received: list[tuple[tuple[str, ...], Received]] = []  # the same, as kept
+        self._new_inputs: list[tuple[tuple[str, ...], Received]] = []  # to write, by key
         # a pipelined import's batch (``carry``): what the batch before wrote, maybe not yet
         # committed; its members' and orders' rows are checked before they are written again
         self.pipelined = False
@@ -563,14 +563,7 @@ class SqlRegistry(Registry):
 
     def remember_input(self, key: tuple[str, ...], received: Received) -> None:
         super().remember_input(key, received)
-        self._new_received.append((key, received))
-        self._new_inputs.append(
-            {
-                "key": SEP.join(key),
-                "digest": received.fingerprint().hex(),
-                "message": received.outcome.message,
-            }
-        )
+        self._new_inputs.append((key, received))
 
     def changed(self, member: Member) -> None:
         self._dirty[member.id] = member
@@ -589,8 +582,8 @@ class SqlRegistry(Registry):
                 new.append((pid, o.order, o.member, o.day.year, state))
                 stored.add(o.order)
         return [
-            (insert_rows, (self.conn, t.orders, ORDER_COLUMNS, new), {}),
-            (update_rows, (self.conn, t.orders, ORDER_COLUMNS[2:], ORDER_KEY, changed), {}),
+            partial(insert_rows, self.conn, t.orders, ORDER_COLUMNS, new),
+            partial(update_rows, self.conn, t.orders, ORDER_COLUMNS[2:], ORDER_KEY, changed),
         ]
 
     def _member_row(self, m: Member) -> tuple[Any, ...]:
@@ -768,6 +761,9 @@ class SqlRegistry(Registry):
         write_all(self.changes(accepted_at))
 
     def changes(self, accepted_at: datetime | None) -> list[Write]:
+        """The statements that write what changed since the last ``changes``, to run in order
+        (``write_all``, here or in a pipelined import's committing thread); from here on the
+        registry counts them as written (``written``)."""
         conn, pid, tz = self.conn, self.pid, self.tz
         writes: list[Write] = []
         members = list(self._dirty.values())
@@ -863,22 +859,22 @@ class SqlRegistry(Registry):
                 t.lots.c.member_id == bindparam("b_mid"),
                 t.lots.c.lot_id == bindparam("b_lot"),
             )
-            writes.append((conn.execute, (gone_lots, gone), {}))
+            writes.append(partial(conn.execute, gone_lots, gone))
         # new rows by a plain INSERT (COPY on PostgreSQL), and only the changed lots updated: an
         # upsert costs PostgreSQL about twice an INSERT (an import, 10,000 members: ~13 -> ~8 us
         # a purchase for the lots, ~11 -> ~7 for the orders; docs/PERFORMANCE.md, stop 24)
-        writes.append((insert_rows, (conn, t.lots, LOT_COLUMNS, lot_rows), {}))
-        writes.append((update_rows, (conn, t.lots, LOT_STATE, LOT_KEY, lot_changes), {}))
-        writes.append((insert_rows, (conn, t.ledger, ENTRY_COLUMNS, entry_rows), {}))
-        writes.append((insert_rows, (conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows), {}))
-        writes.append(
-            (
-                insert_rows,
-                (conn, t.certificates, CERTIFICATE_COLUMNS, redeemed),
-                {"conflict": ("program_id", "code"), "on_conflict": "update"},
-            )
-        )
-        writes.append((insert_rows, (conn, t.outbox, OUTBOX_COLUMNS, outbox_rows), {}))
+        code = ("program_id", "code")
+        writes += [
+            partial(insert_rows, conn, t.lots, LOT_COLUMNS, lot_rows),
+            partial(update_rows, conn, t.lots, LOT_STATE, LOT_KEY, lot_changes),
+            partial(insert_rows, conn, t.ledger, ENTRY_COLUMNS, entry_rows),
+            partial(insert_rows, conn, t.certificates, CERTIFICATE_COLUMNS, cert_rows),
+            partial(
+                insert_rows, conn, t.certificates, CERTIFICATE_COLUMNS, redeemed,
+                conflict=code, on_conflict="update",
+            ),
+            partial(insert_rows, conn, t.outbox, OUTBOX_COLUMNS, outbox_rows),
+        ]  # fmt: skip
         new_rows, old_rows = [], []
         for m in members:  # after the counters above moved on
             row = self._member_row(m)
@@ -888,70 +884,53 @@ class SqlRegistry(Registry):
                 new_rows.append((pid, m.id, sequence_of(m.number), *row))
             else:
                 old_rows.append((*row, pid, m.id))
-        member_columns = ("program_id", "member_id", "seq", *MEMBER_COLUMNS)
-        writes.append((insert_rows, (conn, t.members, member_columns, new_rows), {}))
+        keys, self._new_keys = self._new_keys, []
         member_key = ("program_id", "member_id")
-        writes.append((update_rows, (conn, t.members, MEMBER_COLUMNS, member_key, old_rows), {}))
-        # a clash: see contacts
-        writes.append((insert_rows, (conn, t.member_keys, KEY_COLUMNS, list(self._new_keys)), {}))
+        writes += [
+            partial(insert_rows, conn, t.members, (*member_key, "seq", *MEMBER_COLUMNS), new_rows),
+            partial(update_rows, conn, t.members, MEMBER_COLUMNS, member_key, old_rows),
+            partial(insert_rows, conn, t.member_keys, KEY_COLUMNS, keys),  # a clash: see contacts
+        ]
         for m in members:
             self._orders_to_write.update(m.orders)
-        orders = dict(self._orders_to_write)
+        orders, self._orders_to_write = self._orders_to_write, {}
         updated_orders = [o for o in orders if o in self._stored_orders]
         writes += self._write_orders(list(orders.values()))
-        if self._new_campaigns:
-            base = len(self.campaign_rules) - len(self._new_campaigns)
-            writes.append(
-                (
-                    conn.execute,
-                    (
-                        insert(t.campaigns),
-                        [
-                            {
-                                "program_id": pid,
-                                "campaign_id": c.id,
-                                "seq": base + i,
-                                "definition": json.dumps(codec.campaign_to_dict(c)),
-                            }
-                            for i, c in enumerate(self._new_campaigns)
-                        ],
-                    ),
-                    {},
-                )
-            )
+        campaigns, self._new_campaigns = self._new_campaigns, []
+        if campaigns:
+            base = len(self.campaign_rules) - len(campaigns)
+            definitions = [
+                {
+                    "program_id": pid,
+                    "campaign_id": c.id,
+                    "seq": base + i,
+                    "definition": json.dumps(codec.campaign_to_dict(c)),
+                }
+                for i, c in enumerate(campaigns)
+            ]
+            writes.append(partial(conn.execute, insert(t.campaigns), definitions))
         at = utc(accepted_at) if accepted_at else ""
-        writes.append(
-            (
-                insert_rows,
-                (
-                    conn,
-                    t.inputs,
-                    ("program_id", "accepted_at", "key", "digest", "message"),
-                    [(pid, at, i["key"], i["digest"], i["message"]) for i in self._new_inputs],
-                ),
-                {},
-            )
-        )
+        received, self._new_inputs = self._new_inputs, []
+        inputs = [
+            (pid, at, SEP.join(k), r.fingerprint().hex(), r.outcome.message) for k, r in received
+        ]
+        input_columns = ("program_id", "accepted_at", "key", "digest", "message")
+        writes.append(partial(insert_rows, conn, t.inputs, input_columns, inputs))
         if self._member_seq is not None and self._member_seq != self._stored_seq:
             counter = (conn, pid, self._stored_seq, self._member_seq, self.pipelined)
-            writes.append((_write_member_seq, counter, {}))
+            writes.append(partial(_write_member_seq, *counter))
             self._stored_seq = self._member_seq
         self.written = Written(
             members=members,
             orders=orders,
-            received=list(self._new_received),
-            keys=list(self._new_keys),
-            campaigns=bool(self._new_campaigns),
+            received=received,
+            keys=keys,
+            campaigns=bool(campaigns),
             updated_members=[row[-1] for row in old_rows],
             updated_orders=updated_orders,
         )
-        self._new_received.clear()
         self._dirty.clear()
         self._new_members.clear()
-        self._new_keys.clear()
-        self._orders_to_write.clear()
-        self._new_campaigns.clear()
-        self._new_inputs.clear()
         return writes
 
 
@@ -967,8 +946,8 @@ def _write_member_seq(conn: Connection, pid: str, old: int, new: int, checked: b
 
 def write_all(writes: list[Write]) -> None:
     """Run the statements of ``SqlRegistry.changes``, in order."""
-    for function, args, options in writes:
-        function(*args, **options)
+    for write in writes:
+        write()
 
 
 def _stored_state(state: LotState) -> tuple[int, bool, str | None]:
