@@ -236,7 +236,9 @@ def import_(
     database: DatabaseOption = None,
     batch: Annotated[
         int | None,
-        typer.Option(min=1, help="inputs per transaction [default: 10,000]"),
+        typer.Option(
+            min=1, help="inputs per transaction [default: 10,000 on SQLite, 20,000 on PostgreSQL]"
+        ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
 ) -> None:

@@ -48,7 +48,7 @@ from loyalty.services.pipelined_import import PipelinedImport
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
-# Inputs a batch import commits at once, when not told: about a second of work either way.
+# Inputs a batch import commits at once, when not told: one to two seconds of work.
 # SQLite has one writer: a larger batch rewrites a member seen twice in it once, and commits
 # (writing every page it changed to the write-ahead log) less often; live inputs wait for its
 # write lock (up to 60 s). On PostgreSQL a batch locks the rows of the members it reads until it
@@ -56,8 +56,10 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # about two batches' time), so a live input for one of them waits for the batch; each batch also
 # costs its queries' round trips, and a member met twice in it is written once
 # (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%, stop 23; PostgreSQL
-# overlapped, 5,000 -> 10,000 lines +8-18%, stop 24; docs/PERFORMANCE.md).
-IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 10_000}
+# overlapped, 5,000 -> 10,000 lines +8-18%, stop 24, 10,000 -> 20,000 +14-20%, stop 25, where
+# the batches' work overlaps and a live input's wait matters less; with a member a purchase,
+# 100,000 members, no change; docs/PERFORMANCE.md).
+IMPORT_BATCH = {"sqlite": 10_000, "postgresql": 20_000}
 # The databases where a batch import commits each batch while it works on the next
 # (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
 # writes in the importer's own process, and mostly while holding the interpreter's lock.
@@ -246,16 +248,17 @@ class DurableEngine:
             heap.step()
             batches += 1
             if batches & (batches - 1) == 0:  # after batches 1, 2, 4, 8, ...
-                self._refresh_statistics()
+                refresh()
             report.by_others += others
             done = max(done, chunk[-1][0])
             if progress is not None:
                 progress(done, total)
 
+        pipeline = PipelinedImport(self, source, documents, finished) if self.pipelined else None
+        refresh = self._refresh_statistics if pipeline is None else pipeline.refresh_statistics
         chunks = _batches(self._numbered(path, done), batch)
         with GrowingHeap() as heap:
-            if self.pipelined:
-                pipeline = PipelinedImport(self, source, documents, finished)
+            if pipeline is not None:
                 accepted = pipeline.run(chunks, done, accepted)
             else:
                 for chunk in chunks:

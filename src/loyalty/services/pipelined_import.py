@@ -68,7 +68,7 @@ class _Committing:
 class PipelinedImport:
     """The batches of one import of one file (``DurableEngine.import_file``). ``finished(lines,
     others)`` is called, in this thread, after each batch is committed (``others``: lines of it
-    another import of the file had applied)."""
+    another import of the file had applied); it may call ``refresh_statistics``."""
 
     def __init__(
         self,
@@ -85,6 +85,15 @@ class PipelinedImport:
         self.accepted = 0
         self.committing: _Committing | None = None
         self.writer: ThreadPoolExecutor | None = None
+        self.analyze = False  # statistics to refresh before the next commit
+
+    def refresh_statistics(self) -> None:
+        """Refresh the statistics (``DurableEngine._refresh_statistics``) in the committing thread,
+        before the next batch's commit: ANALYZE takes a few hundred ms of the server's time
+        (measured: ~1.5 s of a 100,000-purchase import's ~11 s), which this thread then spends
+        applying the next batch instead of waiting. It sees what it would have seen here: the
+        batches committed so far, not the next one."""
+        self.analyze = True
 
     def run(self, batches: Iterable[Lines], done: int, accepted: int) -> int:
         """Import ``batches``, the file's progress being ``done`` lines and ``accepted`` inputs;
@@ -96,6 +105,9 @@ class PipelinedImport:
             for lines in batches:
                 self._batch(lines)
             self._settle()
+        if self.analyze:  # asked for by the last batch
+            self.analyze = False
+            self.durable._refresh_statistics()
         return self.accepted
 
     # -- this thread -------------------------------------------------------------------------
@@ -141,6 +153,7 @@ class PipelinedImport:
                 return
         expected = self.done
         self.done, self.accepted = lines[-1][0], self.accepted + accepted
+        analyze, self.analyze = self.analyze, False
         assert self.writer is not None
         future = self.writer.submit(
             self._commit,
@@ -152,6 +165,7 @@ class PipelinedImport:
             (self.done, self.accepted),
             engine.now,
             xid,
+            analyze,
         )
         others = len(chunk) - len(lines)
         self.committing = _Committing(future, chunk, registry, engine.now, others)
@@ -210,10 +224,14 @@ class PipelinedImport:
         progress: tuple[int, int],
         now: datetime | None,
         xid: int | None,
+        analyze: bool,
     ) -> int:
         """Check what the batch took on trust, write it, commit; returns the transaction's id
-        (as ``xmin`` shows it). Runs in the committing thread, on the batch's own connection."""
+        (as ``xmin`` shows it). Runs in the committing thread, on the batch's own connection
+        (``analyze``: refresh the statistics first, on another)."""
         durable, pid = self.durable, self.durable.program.id
+        if analyze:
+            durable._refresh_statistics()
         with conn:
             # This thread may wait for a lock held by someone who waits for a row the importer's
             # other thread has locked, while that thread waits for this one: a cycle PostgreSQL
