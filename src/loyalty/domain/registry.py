@@ -7,8 +7,8 @@ This class keeps them in memory (replay, simulation, tests). A storage adapter s
 answers a miss from its database, so the same engine runs over a file of millions of members.
 
 The compiled build compiles it too (the engine calls it ~10 times an input; an interpreted call
-costs ~1,300 instructions), marked ``allow_interpreted_subclasses`` so that the storage adapter,
-plain Python, can still subclass it.
+costs ~1,300 instructions), marked ``allow_interpreted_subclasses`` so that a plain Python
+class (the storage adapter in the plain build, a test's) can still subclass it.
 """
 
 from __future__ import annotations

@@ -124,6 +124,13 @@ def program_clock(conn: Connection, program_id: str) -> datetime | None:
     return max(times) if times else None
 
 
+def _first(conn: Connection, query: Any) -> Any:
+    """The first row of a query, or None (as an untyped value: a compiled caller would check a
+    typed one, an SQLAlchemy ``Row``, against ``tuple``, its declared base)."""
+    result: Any = conn.execute(query)
+    return result.first()
+
+
 def minor(amount: Any) -> int | None:
     return None if amount is None else int(amount * 100)
 
@@ -263,13 +270,14 @@ class SqlRegistry(Registry):
 
     # -- look-ups that fall back to the database -------------------------------------------
     def _key_owner(self, kind: str, value: str) -> str | None:
-        row = self.conn.execute(
+        row = _first(
+            self.conn,
             select(t.member_keys.c.member_id).where(
                 t.member_keys.c.program_id == self.pid,
                 t.member_keys.c.kind == kind,
                 t.member_keys.c.value == value,
-            )
-        ).first()
+            ),
+        )
         return None if row is None else str(row[0])
 
     def resolve(self, member_id: str) -> str:
@@ -293,7 +301,7 @@ class SqlRegistry(Registry):
         )
         if self.lock:
             query = query.with_for_update()
-        row = self.conn.execute(query).first()
+        row = _first(self.conn, query)
         if row is None:
             self._absent.add(("member", mid))
             return None
@@ -368,7 +376,7 @@ class SqlRegistry(Registry):
         return self._member_seq
 
     def member_ids(self) -> Iterator[str]:
-        rows = self.conn.execute(
+        rows: Any = self.conn.execute(
             select(t.members.c.member_id)
             .where(t.members.c.program_id == self.pid)
             .order_by(t.members.c.seq)
@@ -378,11 +386,12 @@ class SqlRegistry(Registry):
     def number_owner(self, number: str) -> str | None:
         if number in self.by_number:
             return self.by_number[number]
-        row = self.conn.execute(
+        row = _first(
+            self.conn,
             select(t.members.c.member_id).where(
                 t.members.c.program_id == self.pid, t.members.c.number == number
-            )
-        ).first()
+            ),
+        )
         return None if row is None else str(row[0])
 
     def _contact_owner(self, kind: str, value: str, known: dict[str, str]) -> str | None:
@@ -430,7 +439,7 @@ class SqlRegistry(Registry):
         query = select(t.orders.c.member_id, t.orders.c.state).where(
             t.orders.c.program_id == self.pid, t.orders.c.order_id == order_id
         )
-        row = self.conn.execute(query.with_for_update() if self.lock else query).first()
+        row = _first(self.conn, query.with_for_update() if self.lock else query)
         if row is None:
             self._absent.add(("order", order_id))
             return
@@ -505,7 +514,7 @@ class SqlRegistry(Registry):
         # the ones the batch before wrote first: the query below misses them, or finds them as
         # they were before
         self._attach_carried(member, lambda order: order.day.year in years)
-        rows = self.conn.execute(
+        rows: Any = self.conn.execute(
             select(t.orders.c.order_id, t.orders.c.state).where(
                 t.orders.c.program_id == self.pid,
                 t.orders.c.member_id == member.id,
@@ -521,16 +530,17 @@ class SqlRegistry(Registry):
     def code_owner(self, code: str) -> str | None:
         if code in self.codes:
             return self.codes[code]
-        row = self.conn.execute(
+        row = _first(
+            self.conn,
             select(t.certificates.c.member_id).where(
                 t.certificates.c.program_id == self.pid, t.certificates.c.code == code
-            )
-        ).first()
+            ),
+        )
         return None if row is None else str(row[0])
 
     def campaigns(self) -> list[CampaignRule]:
         if not self._campaigns_loaded:
-            rows = self.conn.execute(
+            rows: Any = self.conn.execute(
                 select(t.campaigns.c.definition)
                 .where(t.campaigns.c.program_id == self.pid)
                 .order_by(t.campaigns.c.seq, t.campaigns.c.campaign_id)  # two at once: one seq
@@ -552,11 +562,12 @@ class SqlRegistry(Registry):
         found = super().seen_input(key)
         if found is not None or ("input", SEP.join(key)) in self._absent:
             return found
-        row = self.conn.execute(
+        row = _first(
+            self.conn,
             select(t.inputs.c.digest, t.inputs.c.message).where(
                 t.inputs.c.program_id == self.pid, t.inputs.c.key == SEP.join(key)
-            )
-        ).first()
+            ),
+        )
         if row is None:
             return None
         return Received(bytes.fromhex(row[0]), None, Outcome(True, message=row[1]))
