@@ -91,6 +91,36 @@ def test_every_member_ends_as_in_a_replay_of_the_whole_history(
     assert result.single_partition_reason is None
 
 
+@pytest.mark.parametrize("ending", ["\n", ""], ids=["newline", "none"])
+def test_a_history_scanned_in_many_byte_ranges_is_split_and_still_exact(
+    tmp_path: Path, ending: str
+) -> None:
+    """The scan reads the history in byte ranges (in parallel) and keeps where each line starts;
+    each worker takes its partition's lines from the file by those offsets. Ranges of ~10 KB here,
+    a blank line, lines that are not JSON (the last one, with or without its newline, too): every
+    line is the one a replay of the whole file reads, under its own number."""
+    lines = write_history(tmp_path / "in-order.jsonl", "sogo").read_text().splitlines()
+    lines.insert(len(lines) // 4, "")
+    lines.insert(len(lines) // 3, "{not json")
+    lines.insert(len(lines) // 2, '  {"type": "tick", "at": "2024-01-01T00:00:00+08:00"}\r')
+    lines.append('{"type": "tick", "at"')  # its error names the line's end
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines) + ending)
+    ranges: list[int] = []
+
+    def progress(stage: str, done: int, total: int) -> None:
+        if stage == "scan":
+            ranges.append(total)
+
+    result = assert_same_as_replay(
+        path, "sogo", processes=2, partitions=4, scan_chunk=4096, progress=progress
+    )
+    assert result.partitions == 4
+    assert ranges and ranges[0] >= 10, ranges
+    errors = [r["error"] for r in result.variants[0].rejected]
+    assert len(errors) >= 2, errors
+
+
 def test_a_history_whose_times_go_backwards_is_split_and_still_exact(tmp_path: Path) -> None:
     """Lines out of time order are rejected in a whole-file replay depending on other members'
     lines; the partitions are told the whole history's clock. A far-future line that is itself
