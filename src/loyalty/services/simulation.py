@@ -283,15 +283,22 @@ class _History:
         return True
 
 
-def _scan(path: Path, processes: int, progress: Progress | None, chunk: int) -> _History:
+def _scan(
+    path: Path, processes: int, progress: Progress | None, chunk: int
+) -> tuple[_History, _Groups]:
+    """The scan of the history, and the groups of its lines: each range's unions are joined as
+    it arrives, while the children scan the others (this process would wait for them idle)."""
     # ranges of at least ``chunk`` bytes, at most ~SCAN_SPREAD a process: each range is a child
     # process to fork
     size = max(chunk, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
     tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
+    groups = _Groups()
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
             found[index] = part
+            _join(groups, part.unions)
+            part.unions = array("q")
             if progress is not None:
                 progress("scan", len(found), len(tasks))
     parts = [found[index] for index in range(len(tasks))]
@@ -304,7 +311,7 @@ def _scan(path: Path, processes: int, progress: Progress | None, chunk: int) -> 
         part.nodes, part.times, part.offsets = array("q"), array("q"), array("i")
         part.starts = array("q")
     history.starts.append(parts[-1].end if parts else 0)
-    return history
+    return history, groups
 
 
 class _Groups:
@@ -414,14 +421,12 @@ class _Groups:
         return part
 
 
-def _groups(history: _History) -> _Groups:
-    """The groups of lines that must stay together (about one a member)."""
-    groups = _Groups()
-    for part in history.parts:
-        unions = part.unions
-        for i in range(0, len(unions), 2):
-            groups.union(unions[i], unions[i + 1])
-    return groups
+def _join(groups: _Groups, unions: array[int]) -> None:
+    """Join the pairs of nodes that ``unions`` names (lines that must stay together: about one
+    group a member). The order of the unions changes no group, only which node is its root; the
+    deal goes by the history's order (``_deal``)."""
+    for i in range(0, len(unions), 2):
+        groups.union(unions[i], unions[i + 1])
 
 
 def _deal(history: _History, groups: _Groups, parts: int) -> list[array[int]]:
@@ -788,7 +793,7 @@ def simulate(
     # waited for; the caller should have no other thread running (the CLI's progress display
     # has none). Without ``fork`` (Windows), everything runs in this process.
     try:
-        scanned = _scan(path, processes, progress, scan_chunk)
+        scanned, groups = _scan(path, processes, progress, scan_chunk)
         lines = scanned.lines
         reason = None
         if sum(p.links for p in scanned.parts):
@@ -803,13 +808,12 @@ def simulate(
         parts = 1 if reason is not None else max(1, min(wanted, members))
         split: list[_Part | None] = [None]
         if parts > 1:
-            # the groups are let go before the children are forked: forking copies the page
-            # tables of this process's memory (~2.5 GB at a million members)
-            split = [
-                _Part(lines, scanned.starts) for lines in _deal(scanned, _groups(scanned), parts)
-            ]
+            split = [_Part(lines, scanned.starts) for lines in _deal(scanned, groups, parts)]
             if progress is not None:
                 progress("partition", 1, 1)
+        # the groups are let go before the children are forked: forking copies the page tables
+        # of this process's memory (the groups: 256 MiB at a million members)
+        del groups
         totals, rounds, used = _replay(
             split, path, programs, scanned, processes, keep_members, progress
         )
