@@ -7,11 +7,13 @@ the member counter between two batches."""
 from __future__ import annotations
 
 import json
+import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 from sqlalchemy import Connection, select
+from sqlalchemy.exc import DBAPIError
 
 from loyalty import load_program, replay_lines
 from loyalty.adapters.sql import schema as t
@@ -151,6 +153,47 @@ def test_a_batch_whose_commit_failed_is_done_again_with_the_one_after_it(
     assert redone == [31, 61]
     expected = replay_lines(program, history)
     assert report.accepted == expected.accepted
+    assert durable.summaries() == expected.engine.summaries()
+    durable.db.dispose()
+
+
+def test_a_statistics_refresh_that_fails_in_the_committing_thread_redoes_the_batch(
+    postgres_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The statistics are refreshed (ANALYZE, after batches 1, 2, 4, ...) by the committing
+    thread, before the next batch's commit. If that fails, the batch's connection is closed too,
+    letting go of the rows it locked: that batch and the next are done again the ordinary way
+    (which would wait for ever for those locks otherwise), and the import ends as one batch after
+    the other would."""
+    program = load_program("sogo")
+    path = tmp_path / "history.jsonl"
+    history = list(generate_history(program, members=20, months=6, seed=4))
+    path.write_text("".join(f"{line}\n" for line in history))
+    durable = DurableEngine(program, postgres_url)
+    real = DurableEngine._refresh_statistics
+    failed: list[str] = []
+
+    def failing_once(self: DurableEngine) -> None:
+        thread = threading.current_thread().name
+        if not failed and thread.startswith("loyalty-import-commit"):
+            failed.append(thread)
+            raise DBAPIError("ANALYZE members", None, Exception("canceling statement"), False)
+        real(self)
+
+    monkeypatch.setattr(DurableEngine, "_refresh_statistics", failing_once)
+    redone = _redone(monkeypatch)
+    done = threading.Event()
+    outcome: list[Any] = []
+
+    def run() -> None:
+        outcome.append(durable.import_file(path, batch=30))
+        done.set()
+
+    threading.Thread(target=run, daemon=True).start()
+    assert done.wait(timeout=120), "the batch done again waits for the failed batch's locks"
+    assert failed and redone == [31, 61]  # ANALYZE after batch 1, before batch 2's commit
+    expected = replay_lines(program, history)
+    assert outcome[0].accepted == expected.accepted
     assert durable.summaries() == expected.engine.summaries()
     durable.db.dispose()
 

@@ -230,9 +230,9 @@ class PipelinedImport:
         (as ``xmin`` shows it). Runs in the committing thread, on the batch's own connection
         (``analyze``: refresh the statistics first, on another)."""
         durable, pid = self.durable, self.durable.program.id
-        if analyze:
-            durable._refresh_statistics()
-        with conn:
+        with conn:  # closed whatever fails, letting go of the batch's row locks
+            if analyze:
+                durable._refresh_statistics()
             # This thread may wait for a lock held by someone who waits for a row the importer's
             # other thread has locked, while that thread waits for this one: a cycle PostgreSQL
             # cannot see. A wait this long fails the batch instead, which is then done serially.
