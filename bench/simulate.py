@@ -156,7 +156,7 @@ def main() -> None:
         f"python {sys.version.split()[0]}  engine {build()}"
     )
     print(
-        f"wall {wall:.1f} s: scan done at {stages.get('scan', 0.0):.1f} s, partitions dealt at "
+        f"wall {wall:.1f} s: scan done at {stages.get('scan', 0.0):.1f} s, partitions written at "
         f"{stages.get('partition', stages.get('scan', 0.0)):.1f} s, replay of both variants done "
         f"at {stages.get('replay', 0.0):.1f} s"
     )

@@ -95,10 +95,10 @@ def test_every_member_ends_as_in_a_replay_of_the_whole_history(
 def test_a_history_scanned_in_many_byte_ranges_is_split_and_still_exact(
     tmp_path: Path, ending: str
 ) -> None:
-    """The scan reads the history in byte ranges (in parallel) and keeps where each line starts;
-    each worker takes its partition's lines from the file by those offsets. Ranges of ~10 KB here,
-    a blank line, lines that are not JSON (the last one, with or without its newline, too): every
-    line is the one a replay of the whole file reads, under its own number."""
+    """The scan reads the history in byte ranges (in parallel), and each range's lines are
+    written into the partitions by a process of its own. Ranges of ~10 KB here, a blank line,
+    lines that are not JSON (the last one, with or without its newline, too): every line is the
+    one a replay of the whole file reads, under its own number, rejected with its words."""
     lines = write_history(tmp_path / "in-order.jsonl", "sogo").read_text().splitlines()
     lines.insert(len(lines) // 4, "")
     lines.insert(len(lines) // 3, "{not json")

@@ -14,9 +14,8 @@ Members are independent, so the history is split by member across processes:
 2. **Partition**: whole groups are dealt round-robin into partitions (at most
    ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
    order and its line numbers (rejected lines are reported as a replay reports them). The deal
-   is worked out here: a partition is the numbers of its lines, and the scan kept where each line
-   starts in the file. Nothing is written: each worker reads its lines from the history where
-   they start (at a million members, writing the partitions' files took ~17 s of ~210).
+   is worked out here, one array of a partition a line; the files are written by a child process
+   a byte range of the scan (one file a partition and range: a partition is its files in order).
 3. **Replay** (one child process a partition, ``services.children``: it ends without freeing the
    engines it built, which would cost ~6.5% of the work): the partition's lines are parsed
    once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
@@ -49,6 +48,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import tempfile
 import zlib
 from array import array
 from collections import Counter
@@ -143,8 +143,6 @@ class ScanResult:
     nodes: array[int] = field(default_factory=lambda: array("q"))
     times: array[int] = field(default_factory=lambda: array("q"))  # UTC microseconds
     offsets: array[int] = field(default_factory=lambda: array("i"))  # UTC offset in seconds
-    starts: array[int] = field(default_factory=lambda: array("q"))  # byte offset in the file
-    end: int = 0  # where a line after the range's last would start
     unions: array[int] = field(default_factory=lambda: array("q"))  # pairs of nodes
     ordered: bool = True  # no line earlier than one before it (within the range)
     first: int = NO_TIME  # earliest and latest time in the range
@@ -186,13 +184,9 @@ def _identity(data: dict[str, Any], out: ScanResult) -> int:
     return keys[0]
 
 
-def _scan_lines(lines: Iterator[bytes], start: int = 0) -> ScanResult:
-    """What the lines tell (``_file_lines`` of the byte range from ``start``)."""
+def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
     out = ScanResult()
-    position = start
     for line in lines:
-        out.starts.append(position)
-        position += len(line) + 1
         data: Any = None
         if line.strip():
             with contextlib.suppress(ValueError, RecursionError):  # rejected later
@@ -222,7 +216,6 @@ def _scan_lines(lines: Iterator[bytes], start: int = 0) -> ScanResult:
             out.ordered = False
         out.last = max(out.last, micros)
         out.first = micros if out.first == NO_TIME else min(out.first, micros)
-    out.end = position
     return out
 
 
@@ -239,7 +232,7 @@ def _file_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
 
 def _scan_range(task: tuple[str, int, int]) -> ScanResult:
     path, start, end = task
-    return _scan_lines(_file_lines(Path(path), start, end), start)
+    return _scan_lines(_file_lines(Path(path), start, end))
 
 
 def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
@@ -266,9 +259,8 @@ class _History:
     nodes: array[int]
     times: array[int]
     offsets: array[int]
-    starts: array[int]  # where each line starts in the file, and after them where a next would
-    # (the file's size, or one more if its last line has no newline)
     parts: list[ScanResult]
+    ranges: list[tuple[int, int, int]]  # each scanned byte range and the number of its first line
 
     @property
     def lines(self) -> int:
@@ -289,7 +281,7 @@ def _scan(
     """The scan of the history, and the groups of its lines: each range's unions are joined as
     it arrives, while the children scan the others (this process would wait for them idle)."""
     # ranges of at least ``chunk`` bytes, at most ~SCAN_SPREAD a process: each range is a child
-    # process to fork
+    # process to fork, twice (scan, then partitions), and one file a partition
     size = max(chunk, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
     tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
@@ -302,15 +294,13 @@ def _scan(
             if progress is not None:
                 progress("scan", len(found), len(tasks))
     parts = [found[index] for index in range(len(tasks))]
-    history = _History(array("q"), array("q"), array("i"), array("q"), parts)
-    for part in parts:
+    history = _History(array("q"), array("q"), array("i"), parts, [])
+    for (_, start, end), part in zip(tasks, parts, strict=True):
+        history.ranges.append((start, end, len(history.nodes) + 1))
         history.nodes.extend(part.nodes)
         history.times.extend(part.times)
         history.offsets.extend(part.offsets)
-        history.starts.extend(part.starts)
         part.nodes, part.times, part.offsets = array("q"), array("q"), array("i")
-        part.starts = array("q")
-    history.starts.append(parts[-1].end if parts else 0)
     return history, groups
 
 
@@ -429,27 +419,94 @@ def _join(groups: _Groups, unions: array[int]) -> None:
         groups.union(unions[i], unions[i + 1])
 
 
-def _deal(history: _History, groups: _Groups, parts: int) -> list[array[int]]:
-    """Each partition's lines (their indexes in the history, in its order): a group's lines go
-    to one partition, the groups dealt round-robin in the order the history names them first;
-    global lines to every partition, lines naming nothing to the first. A group's partition is
-    kept in its first node's place in the union-find (``_Groups.deal``): a line naming that node,
-    most lines, costs one look-up. The replay's children read these arrays (inherited when
-    forked) and nothing else of this process's: a child that looked the groups up itself would
-    write to their objects' reference counts, and each page so touched is copied."""
-    lines = [array("q") for _ in range(parts)]
+@dataclass(frozen=True)
+class _WriteTask:
+    """One byte range of the history to deal into the partitions (in a child process, which
+    inherits the lines' partitions: nothing is sent to it)."""
+
+    path: str
+    start: int
+    end: int
+    first_line: int  # the number of the range's first line
+    index: int  # of the range
+    deal: array[int]  # each line's partition (``_deal``)
+    parts: int
+    folder: str
+
+
+EVERY, NONE = -1, -2  # a line for every partition (global), or for none (blank)
+
+
+def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
+    """Each line's partition: a group's lines go to one partition, the groups dealt round-robin
+    in the order the history names them first; global lines to every partition, lines naming
+    nothing to the first. Worked out here, in one array, so that the children writing the
+    partitions read nothing else of this process's (a child that looked the groups up itself
+    would write to their objects' reference counts, and each page so touched is copied).
+    A group's partition is kept in its first node's place in the union-find (``_Groups.deal``):
+    a line naming that node, most lines, costs one look-up."""
+    deal = array("i")
     part_of = groups.deal
-    for index, node in enumerate(history.nodes):
+    for node in history.nodes:
         if node == BLANK:
-            continue
-        if node == GLOBAL:
-            for every in lines:
-                every.append(index)
+            deal.append(NONE)
+        elif node == GLOBAL:
+            deal.append(EVERY)
         elif node == MISC:
-            lines[0].append(index)
+            deal.append(0)
         else:
-            lines[part_of(node, parts)].append(index)
-    return lines
+            deal.append(part_of(node, parts))
+    return deal
+
+
+def _part_file(folder: str, part: int, index: int) -> Path:
+    return Path(folder) / f"part-{part:04d}-{index:05d}.jsonl"
+
+
+def _write_range(task: _WriteTask) -> None:
+    """Write the lines of one byte range into their partitions: for each partition, a file of
+    the lines and one of their numbers (``array("q")``: no number to format into each line and
+    parse out again, 2 us a line)."""
+    deal, parts = task.deal, task.parts
+    lines: list[list[bytes]] = [[] for _ in range(parts)]
+    numbers = [array("q") for _ in range(parts)]
+    number = task.first_line
+    for line in _file_lines(Path(task.path), task.start, task.end):
+        part = deal[number - 1]
+        if part >= 0:
+            lines[part].append(line)
+            numbers[part].append(number)
+        elif part == EVERY:
+            for every in range(parts):
+                lines[every].append(line)
+                numbers[every].append(number)
+        number += 1
+    for part in range(parts):
+        path = _part_file(task.folder, part, task.index)
+        path.write_bytes(b"\n".join(lines[part]))
+        path.with_suffix(".numbers").write_bytes(numbers[part].tobytes())
+
+
+def _write_partitions(
+    path: Path,
+    history: _History,
+    deal: array[int],
+    parts: int,
+    folder: Path,
+    processes: int,
+    progress: Progress | None,
+) -> list[list[Path]]:
+    """Write the lines into the partitions ``deal`` gives them, each byte range of the scan by a
+    child process of its own; returns each partition's files, in the history's order."""
+    tasks = [
+        _WriteTask(str(path), start, end, first, index, deal, parts, str(folder))
+        for index, (start, end, first) in enumerate(history.ranges)
+    ]
+    with contextlib.closing(run_in_children(_write_range, tasks, processes)) as iterator:
+        for done, _ in enumerate(iterator, start=1):
+            if progress is not None:
+                progress("partition", done, len(tasks))
+    return [[_part_file(str(folder), part, i) for i in range(len(tasks))] for part in range(parts)]
 
 
 # -- the whole history's clock ---------------------------------------------------------------------
@@ -651,46 +708,33 @@ def replay_partition(
     return rows
 
 
-@dataclass(frozen=True)
-class _Part:
-    """A partition: the indexes of its lines in the history, and where every line of the
-    history starts (``_History.starts``; both inherited by a forked child, never copied)."""
-
-    lines: array[int]
-    starts: array[int]
-
-
-def _read_part(path: Path, part: _Part | None) -> list[tuple[int, Event | bytes]]:
-    """The partition's lines (the whole history if ``part`` is None), numbered and parsed, with
-    the collector paused: the parsed inputs all live on, and the collections their allocations
-    set off would rescan them again and again (10 us a line paused, 26-31 us not, for 60,000
-    lines)."""
+def _read_partition(
+    paths: Sequence[Path], numbered: bool, bare: int
+) -> list[tuple[int, Event | bytes]]:
+    """The partition's lines (its files one after the other), parsed, with the collector paused:
+    the parsed inputs all live on, and the collections their allocations set off would rescan
+    them again and again (10 us a line paused, 26-31 us not, for 60,000 lines)."""
     out: list[tuple[int, Event | bytes]] = []
     with paused_collector():
-        if part is None:
-            _read_file(path, out)
-        else:
-            with path.open("rb") as handle:
-                _read_lines(handle.fileno(), part, out)
+        for path in paths:
+            _read_file(path, numbered, bare, out)
     return out
 
 
-def _read_lines(fd: int, part: _Part, out: list[tuple[int, Event | bytes]]) -> None:
-    """Each line read where it starts (``os.pread``: ~1.4 us a line, the file being in the page
-    cache since the scan; a map of the file (``mmap``) took ~6 us a line, most of it the kernel
-    mapping pages scattered over the whole file), as a replay of the file reads it: with its
-    newline, if it has one, which words the error of a line that is not JSON alike."""
-    starts = part.starts
-    for index in part.lines:
-        start = starts[index]
-        line = os.pread(fd, starts[index + 1] - start, start)
-        try:
-            out.append((index + 1, parse_event(line)))
-        except LoyaltyError:  # the engine rejects it, with the reason
-            out.append((index + 1, line))
-
-
-def _read_file(path: Path, out: list[tuple[int, Event | bytes]]) -> None:
+def _read_file(path: Path, numbered: bool, bare: int, out: list[tuple[int, Event | bytes]]) -> None:
+    """``bare``: the number of the history's last line if it has no newline (else 0)."""
+    if numbered:  # a partition's file and its numbers (``_write_range``)
+        numbers = array("q")
+        numbers.frombytes(path.with_suffix(".numbers").read_bytes())
+        if numbers:
+            for number, line in zip(numbers, path.read_bytes().split(b"\n"), strict=True):
+                try:
+                    out.append((number, parse_event(line)))
+                except LoyaltyError:  # the engine rejects it with the reason, worded as a
+                    # replay of the file words it (there, the line ends with its newline, if it
+                    # has one)
+                    out.append((number, line if number == bare else line + b"\n"))
+        return
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
@@ -704,15 +748,16 @@ def _read_file(path: Path, out: list[tuple[int, Event | bytes]]) -> None:
 # -- tasks (each in a child process: ``services.children``) ----------------------------------------
 @dataclass(frozen=True)
 class _Task:
-    path: Path
-    part: _Part | None  # None: the whole history
+    paths: tuple[Path, ...]  # the partition's files, in the history's order
+    numbered: bool
+    bare: int  # the number of the history's last line if it has no newline (else 0)
     programs: tuple[Program, ...]
     clocks: tuple[Clock | None, ...]  # one a program
     keep_members: bool
 
 
 def _run_task(task: _Task) -> list[Rows]:
-    events = _read_part(task.path, task.part)
+    events = _read_partition(task.paths, task.numbered, task.bare)
     keep_until_exit(events)
     return [
         replay_partition(program, events, clock, task.keep_members, keep_until_exit)
@@ -806,17 +851,23 @@ def simulate(
             math.ceil(members / max(1, partition_members)),
         )
         parts = 1 if reason is not None else max(1, min(wanted, members))
-        split: list[_Part | None] = [None]
-        if parts > 1:
-            split = [_Part(lines, scanned.starts) for lines in _deal(scanned, groups, parts)]
-            if progress is not None:
-                progress("partition", 1, 1)
-        # the groups are let go before the children are forked: forking copies the page tables
-        # of this process's memory (the groups: 256 MiB at a million members)
-        del groups
-        totals, rounds, used = _replay(
-            split, path, programs, scanned, processes, keep_members, progress
-        )
+        with tempfile.TemporaryDirectory(prefix="loyalty-simulate-") as folder:
+            if parts == 1:
+                files, numbered = [[path]], False
+                del groups
+            else:
+                deal = _deal(scanned, groups, parts)
+                # the groups are let go before the children are forked: forking copies the
+                # page tables of this process's memory (the groups: 256 MiB at a million members)
+                del groups
+                files = _write_partitions(
+                    path, scanned, deal, parts, Path(folder), processes, progress
+                )
+                numbered = True
+                del deal
+            totals, rounds, used = _replay(
+                files, numbered, path, programs, scanned, processes, keep_members, progress
+            )
     except ChildLost as exc:
         raise WorkerLost(
             "a worker process ended before finishing its part of the history (killed, or out "
@@ -842,6 +893,16 @@ def simulate(
     return Simulation(str(path), variants, lines, used, processes, rounds, reason)
 
 
+def _bare_line(path: Path, lines: int) -> int:
+    """The number of the file's last line if it has no newline (a partition's file keeps no
+    trace of it), else 0."""
+    with path.open("rb") as handle:
+        if handle.seek(0, os.SEEK_END) == 0:
+            return 0
+        handle.seek(-1, os.SEEK_END)
+        return 0 if handle.read(1) == b"\n" else lines
+
+
 class WorkerLost(Exception):
     """A worker process of the simulation ended before finishing its part."""
 
@@ -852,7 +913,8 @@ def _unmoved(rows: Rows) -> Callable[[int], bool]:
 
 
 def _replay(
-    split: list[_Part | None],
+    files: list[list[Path]],
+    numbered: bool,
     path: Path,
     programs: Sequence[Program],
     scanned: _History,
@@ -864,11 +926,14 @@ def _replay(
     partitions used. With several partitions, each is given the
     whole history's clock: first as if every line were accepted, then from the rejections seen,
     until the clock given and the clock seen agree."""
-    single = len(split) == 1
+    single = len(files) == 1
     guess = None if single else _clock(scanned, lambda n: False)
     clocks: tuple[Clock | None, ...] = tuple(guess for _ in programs)
     for rounds in range(1, MAX_ROUNDS + 1):
-        tasks = [_Task(path, part, tuple(programs), clocks, keep_members) for part in split]
+        bare = _bare_line(path, len(scanned.nodes))
+        tasks = [
+            _Task(tuple(f), numbered, bare, tuple(programs), clocks, keep_members) for f in files
+        ]
         totals = [Rows() for _ in programs]
         with contextlib.closing(run_in_children(_run_task, tasks, processes)) as iterator:
             for done, (_, task_rows) in enumerate(iterator, start=1):
@@ -881,7 +946,7 @@ def _replay(
             return totals, rounds, 1
         seen = tuple(_clock(scanned, _unmoved(rows)) for rows in totals)
         if seen == clocks:
-            return totals, rounds, len(split)
+            return totals, rounds, len(files)
         clocks = seen
     # not settled (a history whose times go back and forth a lot): one partition is exact
-    return _replay([None], path, programs, scanned, processes, keep_members, progress)
+    return _replay([[path]], False, path, programs, scanned, processes, keep_members, progress)
