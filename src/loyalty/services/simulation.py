@@ -929,8 +929,8 @@ def _replay(
     single = len(files) == 1
     guess = None if single else _clock(scanned, lambda n: False)
     clocks: tuple[Clock | None, ...] = tuple(guess for _ in programs)
+    bare = _bare_line(path, len(scanned.nodes))
     for rounds in range(1, MAX_ROUNDS + 1):
-        bare = _bare_line(path, len(scanned.nodes))
         tasks = [
             _Task(tuple(f), numbered, bare, tuple(programs), clocks, keep_members) for f in files
         ]
