@@ -1,6 +1,6 @@
-"""The size of a batch import's transactions (issue 3), one to two seconds of work: 10,000 lines
-on SQLite, whose one writer keeps live inputs waiting for its write lock while a batch works, and
-20,000 on PostgreSQL, whose batches overlap (a batch holds the row locks of the members it read
+"""The size of a batch import's transactions (issue 3), two to three seconds of work: 40,000 lines
+on SQLite, where a batch takes the one write lock for its writes alone (``test_import_unlocked``),
+and 20,000 on PostgreSQL, whose batches overlap (a batch holds the row locks of the members it read
 until it commits); ``batch`` (``--batch``) overrides it. Each
 batch reports its progress once, after its commit, so the calls show where the commits fell."""
 
@@ -24,11 +24,11 @@ def _ticks(path: Path, count: int) -> Path:
     return path
 
 
-def test_a_batch_is_10000_lines_on_sqlite_and_20000_on_postgresql(
+def test_a_batch_is_40000_lines_on_sqlite_and_20000_on_postgresql(
     database_url: str, tmp_path: Path
 ) -> None:
     durable = DurableEngine(load_program("soko"), database_url)
-    expected = {"sqlite": 10_000, "postgresql": 20_000}[durable.db.dialect.name]
+    expected = {"sqlite": 40_000, "postgresql": 20_000}[durable.db.dialect.name]
     assert durable.import_batch == expected == IMPORT_BATCH[durable.db.dialect.name]
     commits: list[int] = []
     report = durable.import_file(

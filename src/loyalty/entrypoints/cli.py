@@ -237,7 +237,7 @@ def import_(
     batch: Annotated[
         int | None,
         typer.Option(
-            min=1, help="inputs per transaction [default: 10,000 on SQLite, 20,000 on PostgreSQL]"
+            min=1, help="inputs per transaction [default: 40,000 on SQLite, 20,000 on PostgreSQL]"
         ),
     ] = None,
     as_json: Annotated[bool, typer.Option("--json")] = False,
