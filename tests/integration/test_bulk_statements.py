@@ -15,6 +15,7 @@ from loyalty.adapters.sql import bulk
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import PG_COPY_ROWS, delete_in, insert_rows, select_in, update_rows
 from loyalty.adapters.sql.database import ensure_schema, make_engine
+from loyalty.adapters.sql.registry import LOT_COLUMNS
 from loyalty.services.durable import DurableEngine
 from loyalty.services.synthetic import generate_history
 from tests.conftest import fresh_postgres_database
@@ -288,3 +289,105 @@ def test_a_role_without_temporary_tables_upserts_one_by_one(
             )
     limited.db.dispose()
     other.db.dispose()
+
+
+def _multi_row_db(tmp_path: Path, name: str) -> Engine:
+    db = make_engine(f"sqlite:///{tmp_path}/{name}.db")
+    ensure_schema(db)
+    return db
+
+
+def _write(db: Engine, multi_row: bool, write: Any) -> None:
+    with db.connect() as conn:
+        conn.execution_options(**{bulk.MULTI_ROW: multi_row})
+        with conn.begin():
+            write(conn)
+
+
+def _tables(db: Engine) -> dict[str, list[tuple[Any, ...]]]:
+    with db.connect() as conn:
+        return {
+            name: sorted(
+                (tuple(r) for r in conn.execute(text(f'SELECT * FROM "{name}"'))),
+                key=lambda r: tuple(map(repr, r)),
+            )
+            for name in ("inputs", "lots")
+        }
+
+
+def _lot_rows(count: int, remaining: int) -> list[tuple[Any, ...]]:
+    return [
+        (
+            "p", f"m{i % 3}", i, "purchase", 100 * i, remaining, "2024-01-01T00:00:00.000000+00:00",
+            None if i % 2 else "2024-02-01T00:00:00.000000+00:00", None, None, bool(i % 2),
+            AWKWARD[i % len(AWKWARD)] or "",
+        )
+        for i in range(count)
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("count", [1, bulk.SQLITE_MULTI_ROWS, 3 * bulk.SQLITE_MULTI_ROWS])
+@pytest.mark.parametrize("cap", [bulk.MULTI_ROW_CAP, 7])
+def test_sqlite_rows_sent_many_a_statement_are_stored_as_one_by_one(
+    tmp_path: Path, count: int, cap: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite, a connection with ``MULTI_ROW`` (a pipelined import's committing connection): from
+    ``SQLITE_MULTI_ROWS`` rows on, as many rows a statement as SQLite takes parameters (or
+    ``cap``). The tables end as with ``executemany``: inserts, upserts (a key named twice: the
+    last kept), updates, with NULLs, booleans, integers and awkward text."""
+    monkeypatch.setattr(bulk, "MULTI_ROW_CAP", cap)
+    awkward = [
+        ("p", f"k{i}", f"{i:032x}", "2024-01-01T00:00:00+00:00", AWKWARD[i % len(AWKWARD)])
+        for i in range(count)
+    ]
+    twice = [
+        ("p", f"k{i % 5}", f"{i:032x}", "2024-01-02T00:00:00+00:00", f"m{i}") for i in range(count)
+    ]
+    lots = _lot_rows(count, remaining=7)
+    changed = [(0, False, None, "p", m, lot) for _, m, lot, *_ in lots[::2]]
+
+    def write(conn: Any) -> None:
+        insert_rows(conn, t.inputs, COLUMNS, awkward)
+        insert_rows(
+            conn, t.inputs, COLUMNS, twice, conflict=("program_id", "key"), on_conflict="update"
+        )
+        insert_rows(
+            conn,
+            t.inputs,
+            COLUMNS,
+            _rows(count + 3),
+            conflict=("program_id", "key"),
+            on_conflict="ignore",
+        )
+        insert_rows(conn, t.lots, LOT_COLUMNS, lots)
+        update_rows(
+            conn,
+            t.lots,
+            ("remaining", "matured", "available_at"),
+            ("program_id", "member_id", "lot_id"),
+            changed,
+        )
+
+    plain, multi = _multi_row_db(tmp_path, "plain"), _multi_row_db(tmp_path, "multi")
+    _write(plain, False, write)
+    _write(multi, True, write)
+    assert _tables(multi) == _tables(plain)
+    stored = _tables(multi)
+    assert len(stored["lots"]) == count and any(r[-2] in (0, 1) for r in stored["lots"])
+    with pytest.raises(IntegrityError), multi.begin() as conn:  # a clash, as one by one
+        conn.execution_options(**{bulk.MULTI_ROW: True})
+        insert_rows(conn, t.inputs, COLUMNS, awkward)
+    assert _tables(multi) == stored
+    plain.dispose()
+    multi.dispose()
+
+
+def test_sqlite_rows_go_many_a_statement_only_where_asked_and_from_twenty(tmp_path: Path) -> None:
+    rows = [("p", f"k{i}", f"{i:032x}", "2024-01-01T00:00:00+00:00", "x") for i in range(40)]
+    db = _multi_row_db(tmp_path, "multi")
+    with db.connect() as conn:
+        assert bulk._multi_row(conn, rows, 5) == 0
+        conn.execution_options(**{bulk.MULTI_ROW: True})
+        assert bulk._multi_row(conn, rows, 5) == bulk.MULTI_ROW_CAP
+        assert bulk._multi_row(conn, rows[: bulk.SQLITE_MULTI_ROWS - 1], 5) == 0
+    db.dispose()
