@@ -7,8 +7,9 @@
   progress committed in the same transaction: after a crash the same command resumes where the last
   batch ended and applies nothing twice. A file is ordered as a whole, as in a replay. On
   PostgreSQL each batch is committed by a thread of its own while the next one is applied
-  (``services.pipelined_import``), with the same result; on SQLite it takes the database's write
-  lock for its writes alone.
+  (``services.pipelined_import``), with the same result. On SQLite a batch takes the database's
+  write lock for its writes alone, and is done again holding it if someone else committed
+  meanwhile (``_unlocked_batch``).
 * ``run_jobs``: advance the members whose next due moment has come, in chunks (``SKIP LOCKED`` on
   PostgreSQL, so two runners share the work instead of colliding).
 """
@@ -30,7 +31,13 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import insert_rows
-from loyalty.adapters.sql.database import READ_ONLY, DatabaseError, ensure_schema, make_engine
+from loyalty.adapters.sql.database import (
+    OPTIMISTIC,
+    READ_ONLY,
+    DatabaseError,
+    ensure_schema,
+    make_engine,
+)
 from loyalty.adapters.sql.registry import (
     MemberDocuments,
     SqlRegistry,
@@ -52,24 +59,22 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # Inputs a batch import commits at once, when not told: two to three seconds of work. A larger
 # batch rewrites a member met twice in it once, commits (on SQLite: writes every page it changed
 # to the write-ahead log) less often and costs fewer queries' round trips. What it costs live
-# inputs: batches overlap (``PipelinedImport``). On SQLite, one writer, a batch reads and
-# applies its inputs without the write lock and takes it for its writes alone (~0.8 s at 40,000
-# purchases), so live inputs wait for that, as they waited for a whole 10,000-line batch
-# before; a batch that someone else's commit overtook is done again holding the lock, 10,000
-# lines a transaction (``pipelined_import.SQLITE_REDO_BATCH``). On PostgreSQL a batch locks the
-# rows of the members it reads until it commits (with the batches overlapped, the members it
-# did not take over from the batch before: about two batches' time), so a live input for one of
-# them waits for the batch.
-# (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%, stop 23, overlapped,
-# 10,000 -> 40,000 +30-40%, stop 26; PostgreSQL overlapped, 5,000 -> 10,000 lines +8-18%, stop
-# 24, 10,000 -> 20,000 +14-20%, stop 25; with a member a purchase, 100,000 members, no change;
-# docs/PERFORMANCE.md).
+# inputs: on SQLite, one writer, a batch reads and applies its inputs without the write lock and
+# takes it for its writes alone (``_unlocked_batch``: ~0.8 s at 40,000 purchases), so live inputs
+# wait for that, as they waited for a whole 10,000-line batch before; a batch that someone else's
+# commit overtook is done again holding the lock, ``SQLITE_LOCKED_BATCH`` lines a transaction. On
+# PostgreSQL a batch locks the rows of the members it reads until it commits (with the batches
+# overlapped, the members it did not take over from the batch before: about two batches' time),
+# so a live input for one of them waits for the batch.
+# (bench/ingest.py, 10,000 members: SQLite 2,000 -> 10,000 lines ~+35%, stop 23, 10,000 -> 40,000
+# +20-30%, stop 26; PostgreSQL overlapped, 5,000 -> 10,000 lines +8-18%, stop 24, 10,000 -> 20,000
+# +14-20%, stop 25; with a member a purchase, 100,000 members, no change; docs/PERFORMANCE.md).
 IMPORT_BATCH = {"sqlite": 40_000, "postgresql": 20_000}
+SQLITE_LOCKED_BATCH = 10_000
 # The databases where a batch import commits each batch while it works on the next
-# (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer, and
-# SQLite, which writes in the importer's process, but without the interpreter's lock when each
-# table's rows go as a few statements of many rows (``bulk.MULTI_ROW``).
-PIPELINED = frozenset({"postgresql", "sqlite"})
+# (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
+# writes in the importer's own process, and mostly while holding the interpreter's lock.
+PIPELINED = frozenset({"postgresql"})
 # The tables a batch import looks rows up in by lists of keys (``bulk.select_in``). PostgreSQL
 # plans those look-ups from the tables' statistics, which autovacuum refreshes far less often
 # than an import fills the tables: planned for a table it believes holds a few dozen rows, a
@@ -268,14 +273,20 @@ class DurableEngine:
                 accepted = pipeline.run(chunks, done, accepted)
             else:
                 for chunk in chunks:
-                    accepted, others = self._retrying(
-                        partial(
-                            self._import_batch, lines=chunk, source=source, documents=documents
-                        ),
-                        # a failed attempt may have changed members the cache holds: forget them
-                        on_retry=documents.clear,
-                    )
-                    finished(chunk, others)
+                    done_unlocked = self._unlocked_batch(chunk, source, documents)
+                    if done_unlocked is not None:
+                        finished(chunk, done_unlocked[1])
+                        accepted = done_unlocked[0]
+                        continue
+                    for part in _batches(iter(chunk), SQLITE_LOCKED_BATCH):
+                        accepted, others = self._retrying(
+                            partial(
+                                self._import_batch, lines=part, source=source, documents=documents
+                            ),
+                            # a failed attempt may have changed members the cache holds: forget
+                            on_retry=documents.clear,
+                        )
+                        finished(part, others)
         report.lines, report.accepted = done, accepted
         with self.db.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
@@ -291,6 +302,29 @@ class DurableEngine:
                 )
             ]
         return report
+
+    def _unlocked_batch(
+        self, lines: list[tuple[int, bytes]], source: str, documents: MemberDocuments
+    ) -> tuple[int, int] | None:
+        """SQLite: a batch's one attempt without the write lock while it reads and applies its
+        inputs (``OPTIMISTIC``): the lock is taken by its first write, which SQLite refuses if
+        another connection committed since the batch's first read (a live input, another import).
+        Returns what ``_import_batch`` returns, or None when refused or when the lock could not be
+        had at once: nothing of the batch is then written (its transaction is rolled back) and
+        the caller does it again holding the lock. Elsewhere (nothing to gain: PostgreSQL locks
+        rows, not the database) it does nothing and returns None."""
+        if self.db.dialect.name != "sqlite":
+            return None
+        try:
+            with self.db.connect() as conn:
+                conn.execution_options(**{OPTIMISTIC: True})
+                with conn.begin():
+                    return self._import_batch(conn, lines, source, documents)
+        except DBAPIError as exc:
+            if not _retryable(exc):
+                raise
+            documents.clear()  # the attempt changed members it keeps: forget them
+            return None
 
     def _refresh_statistics(self) -> None:
         """PostgreSQL: ANALYZE the tables an import looks rows up in (``LOOKED_UP``), after its

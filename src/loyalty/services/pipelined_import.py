@@ -1,4 +1,4 @@
-"""A batch import with each batch's commit overlapping the next batch's work (PostgreSQL, SQLite).
+"""A batch import on PostgreSQL with each batch's commit overlapping the next batch's work.
 
 A batch import spends about as long in the engine's Python as PostgreSQL spends writing what the
 batch changed, and one waits for the other (measured at 40,000 purchases: the importer and the
@@ -19,19 +19,6 @@ their own while this thread parses and applies batch k+1 on a second connection:
 * New orders, received inputs, contacts and members are plain INSERTs: one that someone else
   took meanwhile fails the write by its key, and the batch is done again too.
 
-SQLite has one write lock for the whole database, and no row versions. Each batch reads on a
-connection of its own without the lock (a read transaction beside the writer: WAL), and every
-batch writes and commits by one committing connection, which takes the lock only for the
-batch's writes (``_take_lock``). The check is then the database's: ``PRAGMA data_version`` of
-the committing connection moves when any other connection commits. The lock is taken for batch
-k before batch k+1 reads, and nobody else writes while it is held, so batch k+1 read what was
-stored (apart from batch k's writes, which it carried) if the version is the same when the lock
-is taken for it: otherwise it is done again, 10,000 lines a transaction (``_serially``). The
-rows go to SQLite as a few statements of many rows a table (``bulk.MULTI_ROW``): SQLite then
-writes them without the interpreter's lock, which ``executemany`` would take back after each
-row, waiting for this thread each time. Measured (``bench/ingest.py``, 100,000 purchases):
-docs/PERFORMANCE.md, stop 26.
-
 Example: ``DurableEngine(program, "postgresql+psycopg://...").import_file("history.jsonl")``
 imports this way (``durable.PIPELINED``); the result is the same as one batch after the other.
 """
@@ -49,8 +36,7 @@ from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from loyalty.adapters.sql import schema as t
-from loyalty.adapters.sql.bulk import MULTI_ROW, row_versions
-from loyalty.adapters.sql.database import READ_ONLY
+from loyalty.adapters.sql.bulk import row_versions
 from loyalty.adapters.sql.registry import (
     MemberDocuments,
     SqlRegistry,
@@ -66,7 +52,6 @@ if TYPE_CHECKING:
 Lines = list[tuple[int, bytes]]
 XID_SPAN = 2**32  # ``xmin`` is a transaction id without its epoch
 COMMIT_LOCK_TIMEOUT = "2s"  # the longest a batch's commit waits for a row lock (``_commit``)
-SQLITE_REDO_BATCH = 10_000  # lines a transaction when SQLite does a batch again (``_serially``)
 
 
 @dataclass
@@ -101,11 +86,6 @@ class PipelinedImport:
         self.committing: _Committing | None = None
         self.writer: ThreadPoolExecutor | None = None
         self.analyze = False  # statistics to refresh before the next commit
-        # SQLite: the one connection every batch writes and commits by (``_take_lock``), and its
-        # ``data_version`` when it last took the lock, or before the first batch read
-        self.sqlite = durable.db.dialect.name == "sqlite"
-        self.committer: Connection | None = None
-        self.version: int | None = None
 
     def refresh_statistics(self) -> None:
         """Refresh the statistics (``DurableEngine._refresh_statistics``) in the committing thread,
@@ -119,21 +99,12 @@ class PipelinedImport:
         """Import ``batches``, the file's progress being ``done`` lines and ``accepted`` inputs;
         returns the count of accepted inputs at the end."""
         self.done, self.accepted = done, accepted
-        if self.sqlite:
-            self.committer = self.durable.db.connect()
-            # its writes run beside this thread's work: one statement a table (``bulk``)
-            self.committer.execution_options(**{MULTI_ROW: True})
-        try:
-            # on the way out, even by an error, the executor waits for the commit it was given
-            with ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-commit") as writer:
-                self.writer = writer
-                for lines in batches:
-                    self._batch(lines)
-                self._settle()
-        finally:
-            if self.committer is not None:
-                self.committer.close()
-                self.committer = None
+        # on the way out, even by an error, the executor waits for the commit it was given
+        with ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-commit") as writer:
+            self.writer = writer
+            for lines in batches:
+                self._batch(lines)
+            self._settle()
         if self.analyze:  # asked for by the last batch
             self.analyze = False
             self.durable._refresh_statistics()
@@ -150,21 +121,11 @@ class PipelinedImport:
         if committing is not None and committing.registry.written.campaigns:
             self._settle()  # campaigns are not carried: read them once committed
             committing = None
-        if self.committer is not None and committing is None:  # before this batch reads
-            with self.committer.begin() as transaction:  # (``_take_lock``)
-                self.version = self._data_version()
-                transaction.rollback()
         conn = durable.db.connect()
-        if self.sqlite:  # it reads without the write lock; the committing connection writes
-            conn.execution_options(**{READ_ONLY: True})
         try:
             conn.begin()
             if committing is not None:
                 registry = committing.registry.carry(conn)
-                # SQLite: the members the import keeps are as stored unless someone else wrote
-                # since the batch that stored them took the lock, and then ``_take_lock`` finds
-                # out before this batch writes: it takes them without reading their rows
-                registry.trust_documents = self.sqlite
             else:
                 registry = SqlRegistry(conn, durable.program, lock=True, documents=self.documents)
                 registry.pipelined = True
@@ -173,8 +134,6 @@ class PipelinedImport:
             known = [c for c in clocks if c is not None]
             engine.now = max(known) if known else None
             accepted, rejections = durable._apply_lines(engine, registry, lines, self.source)
-            if self.committer is not None:
-                registry.conn = self.committer
             writes = registry.changes(engine.now)
         except DBAPIError:  # a deadlock, a clash: done again once the batch before is settled
             conn.close()
@@ -192,12 +151,6 @@ class PipelinedImport:
                 self._serially(committing.lines)
                 self._serially(chunk)
                 return
-        if self.committer is not None:
-            conn.close()  # (its reads are done)
-            if not self._take_lock():  # someone else wrote meanwhile: done the ordinary way
-                self._serially(chunk)
-                return
-            conn = self.committer
         expected = self.done
         self.done, self.accepted = lines[-1][0], self.accepted + accepted
         analyze, self.analyze = self.analyze, False
@@ -216,34 +169,6 @@ class PipelinedImport:
         )
         others = len(chunk) - len(lines)
         self.committing = _Committing(future, chunk, registry, engine.now, others)
-
-    def _data_version(self) -> int:
-        """SQLite: the committing connection's ``PRAGMA data_version``, which moves whenever
-        another connection commits (and never for this connection's own commits)."""
-        assert self.committer is not None
-        return int(self.committer.exec_driver_sql("PRAGMA data_version").scalar_one())
-
-    def _take_lock(self) -> bool:
-        """SQLite: take the write lock for the next batch's writes (``BEGIN IMMEDIATE``, waiting
-        for a live input's transaction as a live input waits), here, before the batch after it
-        reads: True if no other connection committed since the lock was last taken (or, for the
-        first batch, since before it read). Then what the batch read is still what is stored,
-        apart from what the batches before it wrote, which it took over from them (``carry``):
-        its reads began after the lock was taken for the batch before it, so a commit of anyone
-        else's that they may have missed came after that batch's commit, and moved the version.
-        False (the lock let go) if one did."""
-        committer = self.committer
-        assert committer is not None
-        try:
-            committer.begin()
-            version = self._data_version()
-        except DBAPIError:  # the lock not had in time ("database is locked")
-            committer.rollback()
-            return False
-        if version != self.version:
-            committer.rollback()
-            return False
-        return True
 
     def _wait(self) -> int | None:
         """Wait for the batch being committed; its transaction's id, or None if it failed (the
@@ -265,21 +190,17 @@ class PipelinedImport:
 
     def _serially(self, lines: Lines) -> None:
         """Do a batch again the ordinary way (every member read and locked, the progress row
-        first), from what is committed. On SQLite, whose lock is the whole database's, in parts
-        of ``SQLITE_REDO_BATCH`` lines: a live input waits for one part, not the batch."""
+        first), from what is committed."""
         durable = self.durable
         self.documents.clear()  # the members kept may hold the undone batch's changes
-        size = SQLITE_REDO_BATCH if self.sqlite else len(lines)
-        for start in range(0, len(lines), size):
-            part = lines[start : start + size]
-            self.accepted, others = durable._retrying(
-                partial(
-                    durable._import_batch, lines=part, source=self.source, documents=self.documents
-                ),
-                on_retry=self.documents.clear,
-            )
-            self.done = self._progress()
-            self.finished(part, others)
+        self.accepted, others = durable._retrying(
+            partial(
+                durable._import_batch, lines=lines, source=self.source, documents=self.documents
+            ),
+            on_retry=self.documents.clear,
+        )
+        self.done = self._progress()
+        self.finished(lines, others)
 
     def _progress(self) -> int:
         with self.durable.db.connect() as conn:
@@ -309,15 +230,6 @@ class PipelinedImport:
         (as ``xmin`` shows it). Runs in the committing thread, on the batch's own connection
         (``analyze``: refresh the statistics first, on another)."""
         durable, pid = self.durable, self.durable.program.id
-        if self.sqlite:  # the lock is held and the batch checked (``_take_lock``)
-            try:
-                write_all(writes)
-                durable._batch_done(conn, self.source, now, rejections, progress)
-                conn.commit()
-            except BaseException:
-                conn.rollback()
-                raise
-            return 0
         with conn:  # closed whatever fails, letting go of the batch's row locks
             if analyze:
                 durable._refresh_statistics()

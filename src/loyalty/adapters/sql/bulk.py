@@ -9,13 +9,10 @@ conflict=["program_id", "member_id", "lot_id"], on_conflict="update")``.
 
 On PostgreSQL, from ``PG_COPY_ROWS`` rows on, the rows go by COPY instead: straight into the
 table for a plain INSERT, through a temporary table for an upsert or an update (``_staged``).
-On SQLite, on a connection that asks for it (``MULTI_ROW``) and from ``SQLITE_MULTI_ROWS`` rows
-on, the rows go as a few statements of many rows each (``_multi_row``).
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from itertools import count
@@ -29,19 +26,6 @@ from sqlalchemy.exc import DBAPIError
 # INSERTs, ~-15% more for the upserts and updates). A live input writes a row or two per table
 # and stays an INSERT or an UPDATE.
 PG_COPY_ROWS = 20
-# SQLite's ``executemany`` lets go of the interpreter's lock while SQLite writes a row and takes
-# it back before the next: with another thread busy in Python, each row then waits for the lock
-# (~5 ms, the interpreter's switch interval: 60,000 rows took 270 s instead of 0.2 s). A
-# connection whose writes run beside such a thread (a pipelined import's committing connection)
-# sets the execution option ``MULTI_ROW``: its rows, from ``SQLITE_MULTI_ROWS`` on, go as
-# statements of as many rows as SQLite takes parameters (``INSERT ... VALUES (...), (...)``,
-# ``UPDATE ... FROM (VALUES ...)``), which SQLite works through without the lock. Alone they cost
-# about as much as ``executemany`` for an insert (an order row: 5.1-6.0 against 4.2-5.1 us), more
-# for an update (a member's row: ~20 against ~8 us). Rows as one JSON text read by ``json_each``
-# were tried: 7.5-7.9 us an order row, ~25-28 a member's (the text parsed again for each value).
-MULTI_ROW = "loyalty_multi_row"
-SQLITE_MULTI_ROWS = 20
-MULTI_ROW_CAP = 10_000  # rows a statement at most (its text: ~30 bytes a row)
 
 
 def _names(names: Sequence[str]) -> str:
@@ -86,19 +70,13 @@ def insert_rows(
         if on_conflict == "error":
             _copy(conn, table.name, columns, rows)
             return
-        if _distinct(rows, _at(columns, conflict)) and _can_stage(conn):
+        if _distinct(rows, [columns.index(c) for c in conflict]) and _can_stage(conn):
             with _staged(conn, table, columns, rows) as (cursor, stage):
                 cursor.execute(
                     f'INSERT INTO "{table.name}" ({_names(columns)}) '
                     f'SELECT {_names(columns)} FROM "{stage}"{clause}'
                 )
             return
-    size = _multi_row(conn, rows, len(columns))
-    if size:  # (rows naming one key twice: one after the other, as below)
-        for part, values in _parts(rows, size, len(columns)):
-            sql = f'INSERT INTO "{table.name}" ({_names(columns)}) VALUES {values}'
-            conn.exec_driver_sql(sql + clause, part)
-        return
     mark = _mark(conn)
     sql = (
         f'INSERT INTO "{table.name}" ({_names(columns)}) '
@@ -128,17 +106,6 @@ def update_rows(
             sets = ", ".join(f'"{c}" = s."{c}"' for c in columns)
             where = " AND ".join(f'"{table.name}"."{k}" = s."{k}"' for k in keys)
             cursor.execute(f'UPDATE "{table.name}" SET {sets} FROM "{stage}" AS s WHERE {where}')
-        return
-    width = len(columns) + len(keys)
-    size = _multi_row(conn, rows, width)
-    if size and _distinct(rows, range(len(columns), width)):  # (one statement: a row once)
-        sets = ", ".join(f'"{c}" = s.column{i + 1}' for i, c in enumerate(columns))
-        where = " AND ".join(
-            f'"{table.name}"."{k}" = s.column{len(columns) + i + 1}' for i, k in enumerate(keys)
-        )
-        for part, values in _parts(rows, size, width):
-            sql = f'UPDATE "{table.name}" SET {sets} FROM (VALUES {values}) AS s WHERE {where}'
-            conn.exec_driver_sql(sql, part)
         return
     mark = _mark(conn)
     sets = ", ".join(f'"{c}" = {mark}' for c in columns)
@@ -252,35 +219,6 @@ def _copy(
     with _psycopg_cursor(conn, sql, []) as cursor, cursor.copy(sql) as copy:
         for row in rows:
             copy.write_row(row)
-
-
-def _multi_row(conn: Connection, rows: Sequence[tuple[Any, ...]], width: int) -> int:
-    """SQLite, on a connection with ``MULTI_ROW`` set, from ``SQLITE_MULTI_ROWS`` rows on: how
-    many rows of ``width`` values a statement takes (SQLite's limit on parameters); else 0."""
-    if (
-        len(rows) < SQLITE_MULTI_ROWS
-        or conn.dialect.name != "sqlite"
-        or not conn.get_execution_options().get(MULTI_ROW, False)
-    ):
-        return 0
-    driver = conn.connection.driver_connection
-    assert driver is not None
-    parameters = int(driver.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER))
-    return max(1, min(MULTI_ROW_CAP, parameters // width))
-
-
-def _parts(
-    rows: Sequence[tuple[Any, ...]], size: int, width: int
-) -> Iterator[tuple[tuple[Any, ...], str]]:
-    """The rows ``size`` at a time: each part's values in one tuple, and its ``(?, ...), ...``."""
-    row = f"({', '.join('?' for _ in range(width))})"
-    for start in range(0, len(rows), size):
-        part = rows[start : start + size]
-        yield tuple(v for r in part for v in r), ", ".join(row for _ in part)
-
-
-def _at(columns: Sequence[str], names: Sequence[str]) -> list[int]:
-    return [columns.index(n) for n in names]
 
 
 def _distinct(rows: Sequence[tuple[Any, ...]], at: Iterable[int]) -> bool:

@@ -21,6 +21,10 @@ from loyalty.domain.errors import LoyaltyError
 
 DEFAULT_URL = "sqlite:///./loyalty.db"
 READ_ONLY = "loyalty_read_only"  # execution option of connections that never write
+# execution option of a SQLite transaction that reads without the write lock and takes it at its
+# first write, failing then ("database is locked") if another connection committed since its
+# first read: a batch import's first attempt at a batch (``DurableEngine._unlocked_batch``)
+OPTIMISTIC = "loyalty_optimistic"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -83,9 +87,11 @@ def make_engine(url: str | None = None) -> Engine:
         def _begin(conn: Any) -> None:
             # Reads (summaries, reports) may run beside a writer (WAL); a transaction that may
             # write takes the lock at once: it reads a member and writes it back, and nobody must
-            # write that member in between.
-            read_only = conn.get_execution_options().get(READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            # write that member in between. An ``OPTIMISTIC`` one takes it at its first write,
+            # which SQLite refuses if anyone committed since the transaction's first read.
+            options = conn.get_execution_options()
+            deferred = options.get(READ_ONLY, False) or options.get(OPTIMISTIC, False)
+            conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
         return engine
     return create_engine(url, pool_pre_ping=True)
