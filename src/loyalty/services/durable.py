@@ -60,7 +60,7 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 # batch rewrites a member met twice in it once, commits (on SQLite: writes every page it changed
 # to the write-ahead log) less often and costs fewer queries' round trips. What it costs live
 # inputs: on SQLite, one writer, a batch reads and applies its inputs without the write lock and
-# takes it for its writes alone (``_unlocked_batch``: ~0.8 s at 40,000 purchases), so live inputs
+# takes it for its writes alone (``_unlocked_batch``: ~1 s at 40,000 purchases), so live inputs
 # wait for that, as they waited for a whole 10,000-line batch before; a batch that someone else's
 # commit overtook is done again holding the lock, ``SQLITE_LOCKED_BATCH`` lines a transaction. On
 # PostgreSQL a batch locks the rows of the members it reads until it commits (with the batches
@@ -73,7 +73,10 @@ IMPORT_BATCH = {"sqlite": 40_000, "postgresql": 20_000}
 SQLITE_LOCKED_BATCH = 10_000
 # The databases where a batch import commits each batch while it works on the next
 # (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
-# writes in the importer's own process, and mostly while holding the interpreter's lock.
+# writes in the importer's own process, and mostly while holding the interpreter's lock. Tried in
+# stop 26 (a committing connection checked by ``PRAGMA data_version``, rows sent as multi-row
+# statements so that SQLite wrote them without that lock): no faster than one batch after the
+# other, alternating runs (docs/PERFORMANCE.md).
 PIPELINED = frozenset({"postgresql"})
 # The tables a batch import looks rows up in by lists of keys (``bulk.select_in``). PostgreSQL
 # plans those look-ups from the tables' statistics, which autovacuum refreshes far less often
