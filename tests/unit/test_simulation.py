@@ -198,6 +198,12 @@ def test_a_history_linking_member_numbers_is_replayed_as_one_partition(tmp_path:
     result = assert_same_as_replay(path, "soma", processes=2, partitions=4)
     assert result.partitions == 1
     assert "SM-2" in (result.single_partition_reason or "")
+    # no union-find is built for a history that goes to one partition (in one range or many)
+    for chunk in (simulation.SCAN_CHUNK, 256):
+        scanned, groups = simulation._scan(path, 2, None, chunk)
+        assert sum(p.links for p in scanned.parts) == 1 and len(groups) == 0
+    linkless = write_history(tmp_path / "linkless.jsonl", "soma", members=20)
+    assert len(simulation._scan(linkless, 2, None, 256)[1]) > 20
 
 
 # -- one definition of each figure, two sources of data --------------------------------------------

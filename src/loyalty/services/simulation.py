@@ -279,17 +279,24 @@ def _scan(
     path: Path, processes: int, progress: Progress | None, chunk: int
 ) -> tuple[_History, _Groups]:
     """The scan of the history, and the groups of its lines: each range's unions are joined as
-    it arrives, while the children scan the others (this process would wait for them idle)."""
+    it arrives, while the children scan the others (this process would wait for them idle).
+    None are joined once a range shows that the history goes to one partition (a link to a
+    member number, SM-2, or a line only the engine's parser reads): the groups are then empty."""
     # ranges of at least ``chunk`` bytes, at most ~SCAN_SPREAD a process: each range is a child
     # process to fork, twice (scan, then partitions), and one file a partition
     size = max(chunk, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
     tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
     groups = _Groups()
+    whole = False  # the history goes to one partition (``simulate``'s reasons): no groups
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
             found[index] = part
-            _join(groups, part.unions)
+            if not whole and (part.links or part.odd):
+                whole = True
+                groups = _Groups()  # the table joined so far let go (256 MiB at a million)
+            if not whole:
+                _join(groups, part.unions)
             part.unions = array("q")
             if progress is not None:
                 progress("scan", len(found), len(tasks))
