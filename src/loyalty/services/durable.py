@@ -281,7 +281,9 @@ class DurableEngine:
                         finished(chunk, done_unlocked[1])
                         accepted = done_unlocked[0]
                         continue
-                    for part in _batches(iter(chunk), SQLITE_LOCKED_BATCH):
+                    # SQLite's lock is the whole database's: a live input waits for a part
+                    size = SQLITE_LOCKED_BATCH if self.db.dialect.name == "sqlite" else len(chunk)
+                    for part in _batches(iter(chunk), size):
                         accepted, others = self._retrying(
                             partial(
                                 self._import_batch, lines=part, source=source, documents=documents
