@@ -276,22 +276,7 @@ class DurableEngine:
                 accepted = pipeline.run(chunks, done, accepted)
             else:
                 for chunk in chunks:
-                    done_unlocked = self._unlocked_batch(chunk, source, documents)
-                    if done_unlocked is not None:
-                        finished(chunk, done_unlocked[1])
-                        accepted = done_unlocked[0]
-                        continue
-                    # SQLite's lock is the whole database's: a live input waits for a part
-                    size = SQLITE_LOCKED_BATCH if self.db.dialect.name == "sqlite" else len(chunk)
-                    for part in _batches(iter(chunk), size):
-                        accepted, others = self._retrying(
-                            partial(
-                                self._import_batch, lines=part, source=source, documents=documents
-                            ),
-                            # a failed attempt may have changed members the cache holds: forget
-                            on_retry=documents.clear,
-                        )
-                        finished(part, others)
+                    accepted = self._serial_batch(chunk, source, documents, finished)
         report.lines, report.accepted = done, accepted
         with self.db.connect() as conn:
             conn.execution_options(**{READ_ONLY: True})
@@ -308,6 +293,36 @@ class DurableEngine:
             ]
         return report
 
+    def _serial_batch(
+        self,
+        chunk: list[tuple[int, bytes]],
+        source: str,
+        documents: MemberDocuments,
+        finished: Callable[[list[tuple[int, bytes]], int], None],
+    ) -> int:
+        """One batch of an import that does not overlap its batches; returns the count of accepted
+        lines so far. Each transaction committed is reported to ``finished``. On SQLite the batch
+        is first tried without the write lock (``_unlocked_batch``), and if that fails it is done
+        holding the lock, ``SQLITE_LOCKED_BATCH`` lines a transaction: SQLite's lock is the whole
+        database's, and a live input waits for one part, not the batch."""
+        parts: Iterator[list[tuple[int, bytes]]] = iter([chunk])
+        if self.db.dialect.name == "sqlite":
+            unlocked = self._unlocked_batch(chunk, source, documents)
+            if unlocked is not None:
+                accepted, others = unlocked
+                finished(chunk, others)
+                return accepted
+            parts = _batches(iter(chunk), SQLITE_LOCKED_BATCH)
+        accepted = 0
+        for part in parts:
+            accepted, others = self._retrying(
+                partial(self._import_batch, lines=part, source=source, documents=documents),
+                # a failed attempt may have changed members the cache holds: forget them
+                on_retry=documents.clear,
+            )
+            finished(part, others)
+        return accepted
+
     def _unlocked_batch(
         self, lines: list[tuple[int, bytes]], source: str, documents: MemberDocuments
     ) -> tuple[int, int] | None:
@@ -316,10 +331,7 @@ class DurableEngine:
         another connection committed since the batch's first read (a live input, another import).
         Returns what ``_import_batch`` returns, or None when refused or when the lock could not be
         had at once: nothing of the batch is then written (its transaction is rolled back) and
-        the caller does it again holding the lock. Elsewhere (nothing to gain: PostgreSQL locks
-        rows, not the database) it does nothing and returns None."""
-        if self.db.dialect.name != "sqlite":
-            return None
+        the caller does it again holding the lock."""
         try:
             with self.db.connect() as conn:
                 conn.execution_options(**{OPTIMISTIC: True})

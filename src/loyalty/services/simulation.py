@@ -275,6 +275,15 @@ class _History:
         return True
 
 
+def _single_reason(parts: Sequence[ScanResult]) -> str | None:
+    """Why a history whose scanned ranges are ``parts`` is replayed as one partition, or None."""
+    if any(p.links for p in parts):
+        return "the history links registrations to member numbers (SM-2)"
+    if any(p.odd for p in parts):
+        return "the history has lines that only the engine's parser reads"
+    return None
+
+
 def _scan(
     path: Path, processes: int, progress: Progress | None, chunk: int
 ) -> tuple[_History, _Groups]:
@@ -288,11 +297,11 @@ def _scan(
     tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
     found: dict[int, ScanResult] = {}
     groups = _Groups()
-    whole = False  # the history goes to one partition (``simulate``'s reasons): no groups
+    whole = False  # the history goes to one partition (``_single_reason``): no groups
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
             found[index] = part
-            if not whole and (part.links or part.odd):
+            if not whole and _single_reason([part]) is not None:
                 whole = True
                 groups = _Groups()  # the table joined so far let go (256 MiB at a million)
             if not whole:
@@ -847,11 +856,7 @@ def simulate(
     try:
         scanned, groups = _scan(path, processes, progress, scan_chunk)
         lines = scanned.lines
-        reason = None
-        if sum(p.links for p in scanned.parts):
-            reason = "the history links registrations to member numbers (SM-2)"
-        elif sum(p.odd for p in scanned.parts):
-            reason = "the history has lines that only the engine's parser reads"
+        reason = _single_reason(scanned.parts)
         members = sum(p.enrollments for p in scanned.parts)
         wanted = partitions or max(
             processes * SPREAD if processes > 1 else 1,
