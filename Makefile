@@ -66,6 +66,7 @@ unit-compiled: $(COMPILED_STAMP) postgres
 	  tests/integration/test_import_member_cache.py tests/unit/test_codec_documents.py \
 	  tests/integration/test_order_rows.py tests/integration/test_import_retry.py \
 	  tests/integration/test_pipelined_import.py tests/integration/test_certificate_rows.py \
+	  tests/integration/test_sqlite_pipelined_import.py \
 	  tests/unit/test_heap.py tests/unit/test_rules.py tests/unit/test_simulation.py \
 	  -k "memory or sqlite or not scenarios"
 

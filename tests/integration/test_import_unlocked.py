@@ -2,7 +2,11 @@
 lock, and takes it for its writes alone (issue 3: live inputs wait for a batch's writes, not for
 its work; ``DurableEngine._unlocked_batch``). If another connection commits meanwhile, SQLite
 refuses the batch's first write; the batch is then done again holding the lock, in transactions
-of ``SQLITE_LOCKED_BATCH`` lines, and the import ends as if the live input had come first."""
+of ``SQLITE_LOCKED_BATCH`` lines, and the import ends as if the live input had come first.
+
+This is how a SQLite import that does not overlap its batches does each (a file of one batch; a
+batch the overlapped import does again, and its first): here every import is made one, by
+``pipelined = False``. The overlapped import: test_sqlite_pipelined_import.py."""
 
 from __future__ import annotations
 
@@ -68,6 +72,7 @@ def test_a_live_input_goes_through_while_a_batch_works_and_the_batch_is_done_aga
     expected = clean.import_file(history, batch=BATCH)
 
     durable = DurableEngine(load_program("soma"), sqlite_url)
+    durable.pipelined = False
     live = DurableEngine(load_program("soma"), sqlite_url)  # another connection, as a server's
     real_apply_lines = DurableEngine._apply_lines
     seen: list[tuple[bool, bool]] = []
@@ -104,6 +109,7 @@ def test_a_batch_nobody_overtakes_is_written_by_its_first_attempt(
 ) -> None:
     history, count = _history(tmp_path / "history.jsonl")
     durable = DurableEngine(load_program("soma"), sqlite_url)
+    durable.pipelined = False
     attempts: list[int] = []
     real_import_batch = DurableEngine._import_batch
 
@@ -127,6 +133,7 @@ def test_a_batch_whose_write_lock_is_held_by_another_writer_waits_for_it_once_lo
     does."""
     history, count = _history(tmp_path / "history.jsonl")
     durable = DurableEngine(load_program("soma"), sqlite_url)
+    durable.pipelined = False
     holder = sqlite3.connect(sqlite_url.removeprefix("sqlite:///"), isolation_level=None)
     real_apply_lines = DurableEngine._apply_lines
     held: list[bool] = []

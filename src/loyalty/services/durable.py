@@ -5,11 +5,11 @@
   serialisation failures and deadlocks are retried. Inputs are ordered per member.
 * ``import_file``: a file of SPEC §7 inputs in batches, one transaction per batch, with the file's
   progress committed in the same transaction: after a crash the same command resumes where the last
-  batch ended and applies nothing twice. A file is ordered as a whole, as in a replay. On
-  PostgreSQL each batch is committed by a thread of its own while the next one is applied
-  (``services.pipelined_import``), with the same result. On SQLite a batch takes the database's
-  write lock for its writes alone, and is done again holding it if someone else committed
-  meanwhile (``_unlocked_batch``).
+  batch ended and applies nothing twice. A file is ordered as a whole, as in a replay. Each batch
+  is committed while the next one is applied (``services.pipelined_import``: by a thread on
+  PostgreSQL, by a child process on SQLite), with the same result. On SQLite a batch takes the
+  database's write lock for its writes alone, and is done again holding it if someone else
+  committed meanwhile (``_unlocked_batch``, ``services.sqlite_committer``).
 * ``run_jobs``: advance the members whose next due moment has come, in chunks (``SKIP LOCKED`` on
   PostgreSQL, so two runners share the work instead of colliding).
 """
@@ -53,6 +53,7 @@ from loyalty.domain.received import Outcome
 from loyalty.programs.schema import Program
 from loyalty.services.heap import GrowingHeap
 from loyalty.services.pipelined_import import PipelinedImport
+from loyalty.services.sqlite_committer import can_start
 
 _T = TypeVar("_T")
 RETRYABLE_PG = {"40001", "40P01", "55P03"}
@@ -72,12 +73,16 @@ RETRYABLE_PG = {"40001", "40P01", "55P03"}
 IMPORT_BATCH = {"sqlite": 40_000, "postgresql": 20_000}
 SQLITE_LOCKED_BATCH = 10_000
 # The databases where a batch import commits each batch while it works on the next
-# (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer. SQLite
-# writes in the importer's own process, and mostly while holding the interpreter's lock. Tried in
-# stop 26 (a committing connection checked by ``PRAGMA data_version``, rows sent as multi-row
-# statements so that SQLite wrote them without that lock): no faster than one batch after the
-# other, alternating runs (docs/PERFORMANCE.md).
-PIPELINED = frozenset({"postgresql"})
+# (``services.pipelined_import``): PostgreSQL, whose server works apart from the importer, and
+# SQLite (a database file, and a file of more than one batch), whose batches a child process
+# commits (``services.sqlite_committer``): SQLite writes in the process that holds the
+# connection, mostly holding the interpreter's lock, so a thread of the importer's gained nothing
+# (stop 26, docs/PERFORMANCE.md).
+PIPELINED = frozenset({"postgresql", "sqlite"})
+# SQLite overlaps an import's batches only from this many lines left to import: its child process
+# takes ~0.6 s to start (a fresh interpreter), the work of ~8,000 purchases, which a smaller file
+# would wait for
+SQLITE_OVERLAP_FROM = 20_000
 # The tables a batch import looks rows up in by lists of keys (``bulk.select_in``). PostgreSQL
 # plans those look-ups from the tables' statistics, which autovacuum refreshes far less often
 # than an import fills the tables: planned for a table it believes holds a few dozen rows, a
@@ -268,7 +273,12 @@ class DurableEngine:
             if progress is not None:
                 progress(done, total)
 
-        pipeline = PipelinedImport(self, source, documents, finished) if self.pipelined else None
+        left = total - done
+        pipelined = self.pipelined and (
+            self.db.dialect.name != "sqlite"
+            or (left > batch and left >= SQLITE_OVERLAP_FROM and _on_disk(self.db))
+        )
+        pipeline = PipelinedImport(self, source, documents, finished) if pipelined else None
         refresh = self._refresh_statistics if pipeline is None else pipeline.refresh_statistics
         chunks = _batches(self._numbered(path, done), batch)
         with GrowingHeap() as heap:
@@ -586,6 +596,13 @@ class DurableEngine:
                 .order_by(t.ledger.c.seq)
             )
             return [dict(r._mapping) for r in rows]
+
+
+def _on_disk(db: Engine) -> bool:
+    """A SQLite database in a file, which another process can open (not ``:memory:``), and a
+    system where the importer can start one (``sqlite_committer``)."""
+    name = db.url.database
+    return bool(name) and name != ":memory:" and "mode=memory" not in str(db.url) and can_start()
 
 
 def _batches(lines: Iterator[tuple[int, bytes]], size: int) -> Iterator[list[tuple[int, bytes]]]:

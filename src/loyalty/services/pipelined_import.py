@@ -19,6 +19,15 @@ their own while this thread parses and applies batch k+1 on a second connection:
 * New orders, received inputs, contacts and members are plain INSERTs: one that someone else
   took meanwhile fails the write by its key, and the batch is done again too.
 
+SQLite has one write lock for the whole database, and no row versions. Its batches read on a
+connection of their own without the lock (a read transaction beside the writer: WAL), and are
+written and committed by a child process (``services.sqlite_committer``: SQLite writes in the
+process that holds the connection), which takes the lock for the batch's writes alone and checks
+that no other connection committed since the first batch after the last baseline read: else the
+batch is done again the ordinary way (``_serially``). The members this import keeps
+(``MemberDocuments``) are then taken as stored without reading their rows. The first batch is
+done alone while the child starts.
+
 Example: ``DurableEngine(program, "postgresql+psycopg://...").import_file("history.jsonl")``
 imports this way (``durable.PIPELINED``); the result is the same as one batch after the other.
 """
@@ -37,14 +46,17 @@ from sqlalchemy.exc import DBAPIError
 
 from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import row_versions
+from loyalty.adapters.sql.database import READ_ONLY
 from loyalty.adapters.sql.registry import (
     MemberDocuments,
     SqlRegistry,
     StaleBatch,
     Write,
+    portable,
     write_all,
 )
 from loyalty.domain.engine import Engine as LoyaltyEngine
+from loyalty.services.sqlite_committer import SqliteCommitter
 
 if TYPE_CHECKING:
     from loyalty.services.durable import DurableEngine
@@ -58,7 +70,7 @@ COMMIT_LOCK_TIMEOUT = "2s"  # the longest a batch's commit waits for a row lock 
 class _Committing:
     """A batch handed to the committing thread."""
 
-    future: Future[int]  # its transaction's id, once committed
+    future: Future[int] | SqliteCommitter  # its transaction's id, once committed (SQLite: 0)
     lines: Lines  # all of the batch's, ``others`` of them skipped (another import applied them)
     registry: SqlRegistry
     now: datetime | None
@@ -86,6 +98,9 @@ class PipelinedImport:
         self.committing: _Committing | None = None
         self.writer: ThreadPoolExecutor | None = None
         self.analyze = False  # statistics to refresh before the next commit
+        # SQLite: the child process that commits the batches (``services.sqlite_committer``)
+        self.sqlite = durable.db.dialect.name == "sqlite"
+        self.committer: SqliteCommitter | None = None
 
     def refresh_statistics(self) -> None:
         """Refresh the statistics (``DurableEngine._refresh_statistics``) in the committing thread,
@@ -99,12 +114,26 @@ class PipelinedImport:
         """Import ``batches``, the file's progress being ``done`` lines and ``accepted`` inputs;
         returns the count of accepted inputs at the end."""
         self.done, self.accepted = done, accepted
-        # on the way out, even by an error, the executor waits for the commit it was given
-        with ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-commit") as writer:
-            self.writer = writer
-            for lines in batches:
-                self._batch(lines)
-            self._settle()
+        batches = iter(batches)
+        if self.sqlite:
+            durable = self.durable
+            url = durable.db.url.render_as_string(hide_password=False)
+            self.committer = SqliteCommitter(durable.program, url, self.source)
+        try:
+            if self.committer is not None:  # the first batch alone, while the child starts
+                first = next(batches, None)
+                if first is not None:
+                    self._alone(first)
+            # on the way out, even by an error, the executor waits for the commit it was given
+            with ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-commit") as writer:
+                self.writer = writer
+                for lines in batches:
+                    self._batch(lines)
+                self._settle()
+        finally:
+            if self.committer is not None:
+                self.committer.close()
+                self.committer = None
         if self.analyze:  # asked for by the last batch
             self.analyze = False
             self.durable._refresh_statistics()
@@ -121,12 +150,24 @@ class PipelinedImport:
         if committing is not None and committing.registry.written.campaigns:
             self._settle()  # campaigns are not carried: read them once committed
             committing = None
+        if self.committer is not None and committing is None:
+            self.committer.baseline()  # before this batch reads
         conn = durable.db.connect()
+        if self.sqlite:  # it reads without the write lock; the committing process writes
+            conn.execution_options(**{READ_ONLY: True})
         try:
             conn.begin()
             if committing is not None:
                 registry = committing.registry.carry(conn)
+                # SQLite: the members the import keeps are as stored, unless someone else
+                # committed since the baseline, which the committing process finds out before
+                # this batch writes: they are taken without reading their rows
+                registry.trust_documents = self.sqlite
             else:
+                if self.sqlite and not self.documents.unchanged(conn):
+                    # (someone committed since they were stored, maybe before the baseline:
+                    # not to be trusted by the batches that take this one's members over)
+                    self.documents.clear()
                 registry = SqlRegistry(conn, durable.program, lock=True, documents=self.documents)
                 registry.pipelined = True
             engine = LoyaltyEngine(durable.program, registry)
@@ -135,6 +176,8 @@ class PipelinedImport:
             engine.now = max(known) if known else None
             accepted, rejections = durable._apply_lines(engine, registry, lines, self.source)
             writes = registry.changes(engine.now)
+            if self.sqlite:
+                conn.close()  # (its reads are done)
         except DBAPIError:  # a deadlock, a clash: done again once the batch before is settled
             conn.close()
             self._settle()
@@ -154,6 +197,14 @@ class PipelinedImport:
         expected = self.done
         self.done, self.accepted = lines[-1][0], self.accepted + accepted
         analyze, self.analyze = self.analyze, False
+        others = len(chunk) - len(lines)
+        if self.committer is not None:
+            progress = (self.done, self.accepted)
+            pending = self.committer.commit(
+                portable(writes), rejections, expected, progress, engine.now
+            )
+            self.committing = _Committing(pending, chunk, registry, engine.now, others)
+            return
         assert self.writer is not None
         future = self.writer.submit(
             self._commit,
@@ -167,7 +218,6 @@ class PipelinedImport:
             xid,
             analyze,
         )
-        others = len(chunk) - len(lines)
         self.committing = _Committing(future, chunk, registry, engine.now, others)
 
     def _wait(self) -> int | None:
@@ -193,6 +243,9 @@ class PipelinedImport:
         first), from what is committed."""
         durable = self.durable
         self.documents.clear()  # the members kept may hold the undone batch's changes
+        if self.sqlite:
+            self._alone(lines)
+            return
         self.accepted, others = durable._retrying(
             partial(
                 durable._import_batch, lines=lines, source=self.source, documents=self.documents
@@ -201,6 +254,14 @@ class PipelinedImport:
         )
         self.done = self._progress()
         self.finished(lines, others)
+
+    def _alone(self, lines: Lines) -> None:
+        """SQLite: a batch done as an import that does not overlap its batches does it
+        (``DurableEngine._serial_batch``), from what is committed."""
+        self.accepted = self.durable._serial_batch(
+            lines, self.source, self.documents, self.finished
+        )
+        self.done = self._progress()
 
     def _progress(self) -> int:
         with self.durable.db.connect() as conn:

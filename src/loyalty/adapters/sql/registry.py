@@ -865,12 +865,7 @@ class SqlRegistry(Registry):
             m.outbox_base += len(m.notifications)
             m.notifications.clear()
         if gone:
-            gone_lots = delete(t.lots).where(
-                t.lots.c.program_id == pid,
-                t.lots.c.member_id == bindparam("b_mid"),
-                t.lots.c.lot_id == bindparam("b_lot"),
-            )
-            writes.append(partial(conn.execute, gone_lots, gone))
+            writes.append(partial(_delete_lots, conn, pid, gone))
         # new rows by a plain INSERT (COPY on PostgreSQL), and only the changed lots updated: an
         # upsert costs PostgreSQL about twice an INSERT (an import, 10,000 members: ~13 -> ~8 us
         # a purchase for the lots, ~11 -> ~7 for the orders; docs/PERFORMANCE.md, stop 24)
@@ -919,7 +914,7 @@ class SqlRegistry(Registry):
                 }
                 for i, c in enumerate(campaigns)
             ]
-            writes.append(partial(conn.execute, insert(t.campaigns), definitions))
+            writes.append(partial(_insert_campaigns, conn, definitions))
         at = utc(accepted_at) if accepted_at else ""
         received, self._new_inputs = self._new_inputs, []
         inputs = [
@@ -955,10 +950,62 @@ def _write_member_seq(conn: Connection, pid: str, old: int, new: int, checked: b
         raise StaleBatch(f"the member counter moved from {old} meanwhile")
 
 
+def _delete_lots(conn: Connection, pid: str, gone: list[dict[str, Any]]) -> None:
+    """Delete the lots ``gone`` names (``b_mid``, ``b_lot``)."""
+    query = delete(t.lots).where(
+        t.lots.c.program_id == pid,
+        t.lots.c.member_id == bindparam("b_mid"),
+        t.lots.c.lot_id == bindparam("b_lot"),
+    )
+    conn.execute(query, gone)
+
+
+def _insert_campaigns(conn: Connection, definitions: list[dict[str, Any]]) -> None:
+    conn.execute(insert(t.campaigns), definitions)
+
+
 def write_all(writes: list[Write]) -> None:
     """Run the statements of ``SqlRegistry.changes``, in order."""
     for write in writes:
         write()
+
+
+# What ``SqlRegistry.changes`` writes with: each ``Write`` is one of these, given the connection
+# first, then maybe a table, then plain values (``portable``)
+_WRITERS: dict[str, Callable[..., None]] = {
+    f.__name__: f
+    for f in (insert_rows, update_rows, _delete_lots, _insert_campaigns, _write_member_seq)
+}
+# a ``Write`` as plain data: the function's name, its table's name (or None), the rest of its
+# arguments and its keywords
+PortableWrite = tuple[str, str | None, tuple[Any, ...], dict[str, Any]]
+
+
+def portable(writes: list[Write]) -> list[PortableWrite]:
+    """The statements of ``SqlRegistry.changes`` as plain data that pickles (names, tuples,
+    strings, numbers), to be run on another process's connection (``rebuilt``); those with no
+    rows left out. Example: ``partial(insert_rows, conn, t.lots, LOT_COLUMNS, rows)`` ->
+    ``("insert_rows", "lots", (LOT_COLUMNS, rows), {})``."""
+    out: list[PortableWrite] = []
+    for write in writes:
+        if not isinstance(write, partial) or _WRITERS.get(write.func.__name__) is not write.func:
+            raise TypeError(f"not a statement of SqlRegistry.changes: {write!r}")
+        args = write.args[1:]  # (the connection first)
+        if write.func in (insert_rows, update_rows) and not args[-1]:
+            continue  # (no rows)
+        table = str(args[0].name) if args and isinstance(args[0], Table) else None
+        rest = args[1:] if table is not None else args
+        out.append((write.func.__name__, table, tuple(rest), dict(write.keywords)))
+    return out
+
+
+def rebuilt(conn: Connection, writes: list[PortableWrite]) -> list[Write]:
+    """The statements ``portable`` made data of, to run on ``conn`` (``write_all``)."""
+    out: list[Write] = []
+    for name, table, args, keywords in writes:
+        head = (conn,) if table is None else (conn, t.metadata.tables[table])
+        out.append(partial(_WRITERS[name], *head, *args, **keywords))
+    return out
 
 
 def _stored_state(state: LotState) -> tuple[int, bool, str | None]:
