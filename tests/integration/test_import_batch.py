@@ -31,12 +31,29 @@ def test_a_batch_is_40000_lines_on_sqlite_and_20000_on_postgresql(
     expected = {"sqlite": 40_000, "postgresql": 20_000}[durable.db.dialect.name]
     assert durable.import_batch == expected == IMPORT_BATCH[durable.db.dialect.name]
     commits: list[int] = []
+    if durable.db.dialect.name == "sqlite":  # one batch after the other (overlapped: below)
+        durable.pipelined = False
     report = durable.import_file(
         _ticks(tmp_path / "ticks.jsonl", expected + 1),
         progress=lambda done, total: commits.append(done),
     )
     assert commits == [expected, expected + 1]
     assert (report.lines, report.accepted, report.rejected) == (expected + 1, expected + 1, [])
+
+
+def test_sqlite_overlapped_batches_begin_with_10000_lines_alone_and_end_with_5000(
+    sqlite_url: str, tmp_path: Path
+) -> None:
+    """The first lines are done alone while the committing process starts (~0.6 s), the last
+    ones a batch of their own: the last commit, which nothing overlaps, is short
+    (``pipelined_import.SQLITE_ALONE``, ``SQLITE_LAST``)."""
+    durable = DurableEngine(load_program("soko"), sqlite_url)
+    commits: list[int] = []
+    report = durable.import_file(
+        _ticks(tmp_path / "ticks.jsonl", 50_000), progress=lambda done, _: commits.append(done)
+    )
+    assert commits == [10_000, 40_000, 45_000, 50_000]
+    assert report.accepted == 50_000
 
 
 def test_a_batch_size_given_is_the_one_used(database_url: str, tmp_path: Path) -> None:

@@ -427,11 +427,15 @@ class DurableEngine:
         registry: SqlRegistry,
         lines: list[tuple[int, bytes]],
         source: str,
+        read: Callable[[], None] | None = None,
     ) -> tuple[int, list[dict[str, Any]]]:
-        """Apply a batch's lines (read together: ``_prefetch``); returns how many were accepted
-        and the rows of the rejected ones."""
+        """Apply a batch's lines (read together: ``_prefetch``, then ``read()`` if given);
+        returns how many were accepted and the rows of the rejected ones."""
         accepted, rejections = 0, []
-        for number, item in self._prefetch(registry, lines):
+        items = self._prefetch(registry, lines)
+        if read is not None:
+            read()
+        for number, item in items:
             outcome = engine.apply(item)
             if outcome.accepted:
                 accepted += 1

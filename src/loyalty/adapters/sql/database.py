@@ -25,6 +25,10 @@ READ_ONLY = "loyalty_read_only"  # execution option of connections that never wr
 # first write, failing then ("database is locked") if another connection committed since its
 # first read: a batch import's first attempt at a batch (``DurableEngine._unlocked_batch``)
 OPTIMISTIC = "loyalty_optimistic"
+# execution option of a SQLite connection whose statements are each a transaction of their own:
+# reads that hold no snapshot between them (a pipelined batch's reads on demand, once its
+# prefetched reads are done: ``PipelinedImport``)
+AUTOCOMMIT = "loyalty_autocommit"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 
@@ -90,6 +94,8 @@ def make_engine(url: str | None = None) -> Engine:
             # write that member in between. An ``OPTIMISTIC`` one takes it at its first write,
             # which SQLite refuses if anyone committed since the transaction's first read.
             options = conn.get_execution_options()
+            if options.get(AUTOCOMMIT, False):
+                return
             deferred = options.get(READ_ONLY, False) or options.get(OPTIMISTIC, False)
             conn.exec_driver_sql("BEGIN" if deferred else "BEGIN IMMEDIATE")
 
