@@ -22,6 +22,7 @@ from loyalty.adapters.sql import schema as t
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import DurableEngine
 from loyalty.services.synthetic import generate_history
+from tests.import_checks import state
 
 BATCH = 20
 
@@ -30,11 +31,6 @@ def _history(path: Path) -> Path:
     path.write_text("".join(line + "\n" for line in generate_history(
         load_program("soma"), members=12, months=6, seed=3)))  # fmt: skip
     return path
-
-
-def _state(durable: DurableEngine) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    summaries = durable.summaries()
-    return summaries, {m: durable.ledger(m) for m in summaries}
 
 
 def test_a_batch_failing_midway_is_retried_without_applying_anything_twice(
@@ -74,6 +70,6 @@ def test_a_batch_failing_midway_is_retried_without_applying_anything_twice(
         expected.accepted,
         expected.rejected,
     )
-    assert _state(durable) == _state(clean)
+    assert state(durable) == state(clean)
     durable.db.dispose()
     clean.db.dispose()

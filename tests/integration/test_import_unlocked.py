@@ -21,6 +21,7 @@ from loyalty import load_program
 from loyalty.services import durable as durable_module
 from loyalty.services.durable import DurableEngine
 from loyalty.services.synthetic import generate_history
+from tests.import_checks import lock_is_free, state
 
 BATCH = 40
 
@@ -44,24 +45,6 @@ def _live_enrollment(history: Path) -> str:
     return json.dumps(first)
 
 
-def _state(durable: DurableEngine) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    summaries = durable.summaries()
-    return summaries, {m: durable.ledger(m) for m in summaries}
-
-
-def _lock_is_free(database: str) -> bool:
-    """Whether another connection can take the write lock at once."""
-    probe = sqlite3.connect(database, timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        probe.close()
-
-
 def test_a_live_input_goes_through_while_a_batch_works_and_the_batch_is_done_again_after_it(
     sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -79,7 +62,7 @@ def test_a_live_input_goes_through_while_a_batch_works_and_the_batch_is_done_aga
 
     def live_input_midway(self: DurableEngine, *args: Any, **kwargs: Any) -> Any:
         if not seen:  # the first batch has read its members; it applies its inputs next
-            free = _lock_is_free(sqlite_url.removeprefix("sqlite:///"))
+            free = lock_is_free(sqlite_url.removeprefix("sqlite:///"))
             # (with the lock held by this thread's batch, the live input would wait for it)
             seen.append((free, free and live.apply(live_input).accepted))
         return real_apply_lines(self, *args, **kwargs)
@@ -98,7 +81,7 @@ def test_a_live_input_goes_through_while_a_batch_works_and_the_batch_is_done_aga
         expected.accepted,
         expected.rejected,
     )
-    assert _state(durable) == _state(clean)
+    assert state(durable) == state(clean)
     assert "live-1" in durable.summaries()
     for engine in (durable, live, clean):
         engine.db.dispose()

@@ -22,14 +22,7 @@ from loyalty.services.durable import DurableEngine
 from loyalty.services.synthetic import generate_history
 from tests.builders import ENROLL, store_purchase
 from tests.conftest import fresh_postgres_database
-
-
-def _rows(durable: DurableEngine) -> dict[str, list[tuple[Any, ...]]]:
-    with durable.db.connect() as conn:
-        return {
-            table.name: sorted(map(tuple, conn.execute(table.select())), key=repr)
-            for table in t.metadata.sorted_tables
-        }
+from tests.import_checks import redone, rows
 
 
 @pytest.mark.parametrize("preset", ["soko", "sogo", "soma"])
@@ -48,22 +41,9 @@ def test_the_rows_are_those_of_one_batch_after_the_other(
     assert pipelined.pipelined
     reports = [d.import_file(path, batch=20) for d in (pipelined, serial)]
     assert reports[0] == reports[1] and reports[0].accepted > 500
-    assert _rows(pipelined) == _rows(serial)
+    assert rows(pipelined) == rows(serial)
     pipelined.db.dispose()
     serial.db.dispose()
-
-
-def _redone(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The first line of each batch done again the ordinary way."""
-    redone: list[int] = []
-    real = pipelined_import.PipelinedImport._serially
-
-    def counting(self: Any, lines: list[tuple[int, bytes]]) -> None:
-        redone.append(lines[0][0])
-        real(self, lines)
-
-    monkeypatch.setattr(pipelined_import.PipelinedImport, "_serially", counting)
-    return redone
 
 
 def _import_with(durable: DurableEngine, path: Path, after_first: Any) -> None:
@@ -89,11 +69,11 @@ def test_a_live_input_for_a_member_carried_makes_the_batch_run_again(
     live = {"type": "adjust", "at": "2024-03-05T12:00:00-05:00", "member": "m1", "points": 500}
     live["reason"] = "goodwill"
     durable = DurableEngine(load_program("soko"), postgres_url)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     applied: list[bool] = []
     _import_with(durable, path, lambda: applied.append(durable.apply(json.dumps(live)).accepted))
     assert applied == [True]
-    assert redone == [4]  # the second batch (lines 4 and 5), once
+    assert done_again == [4]  # the second batch (lines 4 and 5), once
     expected = replay_lines("soko", [*lines[:3], json.dumps(live), *lines[3:]])
     assert durable.summaries()["m1"] == expected.engine.summary("m1")
     durable.db.dispose()
@@ -114,10 +94,10 @@ def test_a_live_enrolment_between_batches_moves_the_member_counter(
     path = tmp_path / "history.jsonl"
     path.write_text("\n".join(lines) + "\n")
     durable = DurableEngine(load_program("soko"), postgres_url)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     applied: list[bool] = []
     _import_with(durable, path, lambda: applied.append(durable.apply(enrol("live", 4)).accepted))
-    assert applied == [True] and redone == [4]
+    assert applied == [True] and done_again == [4]
     expected = replay_lines("soko", [*lines[:3], enrol("live", 4), lines[3]]).engine
     with durable.db.connect() as conn:
         numbers = dict(conn.execute(select(t.members.c.member_id, t.members.c.number)).all())
@@ -148,9 +128,9 @@ def test_a_batch_whose_commit_failed_is_done_again_with_the_one_after_it(
         return real(self, conn, *args)
 
     monkeypatch.setattr(pipelined_import.PipelinedImport, "_commit", failing_once)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     report = durable.import_file(path, batch=30)
-    assert redone == [31, 61]
+    assert done_again == [31, 61]
     expected = replay_lines(program, history)
     assert report.accepted == expected.accepted
     assert durable.summaries() == expected.engine.summaries()
@@ -181,7 +161,7 @@ def test_a_statistics_refresh_that_fails_in_the_committing_thread_redoes_the_bat
         real(self)
 
     monkeypatch.setattr(DurableEngine, "_refresh_statistics", failing_once)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     done = threading.Event()
     outcome: list[Any] = []
 
@@ -191,7 +171,7 @@ def test_a_statistics_refresh_that_fails_in_the_committing_thread_redoes_the_bat
 
     threading.Thread(target=run, daemon=True).start()
     assert done.wait(timeout=120), "the batch done again waits for the failed batch's locks"
-    assert failed and redone == [31, 61]  # ANALYZE after batch 1, before batch 2's commit
+    assert failed and done_again == [31, 61]  # ANALYZE after batch 1, before batch 2's commit
     expected = replay_lines(program, history)
     assert outcome[0].accepted == expected.accepted
     assert durable.summaries() == expected.engine.summaries()
@@ -215,11 +195,11 @@ def test_a_live_input_for_an_order_carried_makes_the_batch_run_again(
     returned = {"type": "return", "at": "2024-03-05T12:00:00-05:00", "order": "o9"}
     returned |= {"return": "r1", "lines": [{"sku": "A", "amount": "40.00"}]}
     durable = DurableEngine(load_program("soko"), postgres_url)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     applied: list[Any] = []
     _import_with(durable, path, lambda: applied.append(durable.apply(json.dumps(returned))))
     assert applied[0].accepted, applied[0].error
-    assert redone == [4]
+    assert done_again == [4]
     with durable.db.connect() as conn:
         state = conn.execute(select(t.orders.c.state).where(t.orders.c.order_id == "o9")).scalar()
     serial = DurableEngine(load_program("soko"), fresh_postgres_database(postgres_url))

@@ -20,13 +20,12 @@ from typing import Any
 import pytest
 
 from loyalty import load_program
-from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.database import DatabaseError
 from loyalty.services import durable as durable_module
-from loyalty.services import pipelined_import
 from loyalty.services.durable import DurableEngine
 from loyalty.services.sqlite_committer import SqliteCommitter
 from loyalty.services.synthetic import generate_history
+from tests.import_checks import lock_is_free, redone, rows, state
 
 BATCH = 40
 
@@ -43,20 +42,6 @@ def _history(path: Path) -> tuple[Path, list[str]]:
                                                       seed=3)]  # fmt: skip
     path.write_text("".join(lines))
     return path, lines
-
-
-def _state(durable: DurableEngine) -> tuple[dict[str, Any], dict[str, list[dict[str, Any]]]]:
-    summaries = durable.summaries()
-    return summaries, {m: durable.ledger(m) for m in summaries}
-
-
-def _rows(durable: DurableEngine) -> dict[str, list[tuple[Any, ...]]]:
-    with durable.db.connect() as conn:
-        return {
-            table.name: sorted(map(tuple, conn.execute(table.select())), key=repr)
-            for table in t.metadata.sorted_tables
-            if table.name != "imports"  # (its progress rows name the file, the same here)
-        }
 
 
 def _live_enrollment(lines: list[str], before: int) -> str:
@@ -101,19 +86,6 @@ def _commits(monkeypatch: pytest.MonkeyPatch, before_sending: Any = None) -> lis
     return sent
 
 
-def _redone(monkeypatch: pytest.MonkeyPatch) -> list[int]:
-    """The first line of each batch done again the ordinary way."""
-    redone: list[int] = []
-    real = pipelined_import.PipelinedImport._serially
-
-    def counting(self: Any, lines: list[tuple[int, bytes]]) -> None:
-        redone.append(lines[0][0])
-        real(self, lines)
-
-    monkeypatch.setattr(pipelined_import.PipelinedImport, "_serially", counting)
-    return redone
-
-
 @pytest.mark.parametrize("preset", ["soko", "sogo", "soma"])
 def test_every_row_is_that_of_one_batch_after_the_other(
     tmp_path: Path, preset: str, monkeypatch: pytest.MonkeyPatch
@@ -132,7 +104,7 @@ def test_every_row_is_that_of_one_batch_after_the_other(
     assert reports[0] == reports[1] and reports[0].accepted > 500
     # every batch but the first (done alone while the child starts) went to the child
     assert sent == list(range(61, reports[0].lines + 1, 60))
-    assert _rows(pipelined) == _rows(serial)
+    assert rows(pipelined, skip=("imports",)) == rows(serial, skip=("imports",))
     pipelined.db.dispose()
     serial.db.dispose()
 
@@ -142,10 +114,10 @@ def test_batches_nobody_overtakes_are_never_done_again(
 ) -> None:
     history, lines = _history(tmp_path / "history.jsonl")
     durable = DurableEngine(load_program("soma"), sqlite_url)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     commits: list[int] = []
     report = durable.import_file(history, batch=BATCH, progress=lambda d, _: commits.append(d))
-    assert redone == []
+    assert done_again == []
     count = len(lines)
     assert commits == [min(start + BATCH, count) for start in range(0, count, BATCH)]
     assert report.accepted + len(report.rejected) == count
@@ -178,17 +150,17 @@ def test_a_live_input_committed_before_a_batch_is_written_makes_it_done_again_af
 
     def live_input_first(n: int, committer: SqliteCommitter) -> None:
         if n == 2:  # the third batch (the first was done alone); the second is committed
-            seen.append(_lock_is_free(database) and live.apply(live_input).accepted)
+            seen.append(lock_is_free(database) and live.apply(live_input).accepted)
 
     sent = _commits(monkeypatch, live_input_first)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     report = durable.import_file(history, batch=BATCH)
     assert seen == [True]
     assert sent[:2] == [BATCH + 1, third + 1]
     # the third batch, and the fourth, which took its members over, done again
-    assert redone == [third + 1, third + BATCH + 1]
+    assert done_again == [third + 1, third + BATCH + 1]
     assert report.lines == len(lines)
-    assert _state(durable) == _state(clean)
+    assert state(durable) == state(clean)
     for engine in (durable, live, clean):
         engine.db.dispose()
 
@@ -222,12 +194,13 @@ def test_a_batch_waits_for_a_writer_holding_the_lock_and_is_done_again_after_its
             held.wait()
 
     _commits(monkeypatch, hold_the_lock)
-    redone = _redone(monkeypatch)
+    done_again = redone(monkeypatch)
     report = durable.import_file(history, batch=BATCH)
     writers[0].join()
-    assert redone == [2 * BATCH + 1, 3 * BATCH + 1]  # (the fourth took the third's members over)
+    # the third batch, and the fourth, which took its members over
+    assert done_again == [2 * BATCH + 1, 3 * BATCH + 1]
     assert (report.accepted, report.rejected) == (expected.accepted, expected.rejected)
-    assert _state(durable) == _state(clean)
+    assert state(durable) == state(clean)
     durable.db.dispose()
     clean.db.dispose()
 
@@ -253,7 +226,7 @@ def test_a_committing_process_killed_ends_the_import_with_an_error_and_a_rerun_f
     report = durable.import_file(history, batch=BATCH)
     assert report.resumed_from > 0  # (the batches committed before stay committed)
     assert (report.accepted, report.rejected) == (expected.accepted, expected.rejected)
-    assert _state(durable) == _state(clean)
+    assert state(durable) == state(clean)
     durable.db.dispose()
     clean.db.dispose()
 
@@ -265,19 +238,6 @@ def test_an_in_memory_database_imports_one_batch_after_the_other(tmp_path: Path)
     report = durable.import_file(history, batch=BATCH)
     assert report.accepted + len(report.rejected) == len(lines)
     assert len(durable.summaries()) == 30
-
-
-def _lock_is_free(database: str) -> bool:
-    """Whether another connection can take the write lock at once."""
-    probe = sqlite3.connect(database, timeout=0, isolation_level=None)
-    try:
-        probe.execute("BEGIN IMMEDIATE")
-        probe.execute("ROLLBACK")
-        return True
-    except sqlite3.OperationalError:
-        return False
-    finally:
-        probe.close()
 
 
 def test_an_import_from_a_script_without_a_main_guard_works(tmp_path: Path) -> None:

@@ -23,10 +23,12 @@ SQLite has one write lock for the whole database, and no row versions. Its batch
 connection of their own without the lock (a read transaction beside the writer: WAL), and are
 written and committed by a child process (``services.sqlite_committer``: SQLite writes in the
 process that holds the connection), which takes the lock for the batch's writes alone and checks
-that no other connection committed since the first batch after the last baseline read: else the
-batch is done again the ordinary way (``_serially``). The members this import keeps
-(``MemberDocuments``) are then taken as stored without reading their rows. The first lines
-(``SQLITE_ALONE``) are done alone while the child starts.
+that no other connection committed since its baseline, taken before the batches it commits began
+to read: else the batch is done again the ordinary way (``_serially``). The members this import
+keeps (``MemberDocuments``) are then taken as stored without reading their rows. A batch's read
+transaction ends once its reads are done, so that the child's checkpoints can restart the
+write-ahead log. The first lines (``SQLITE_ALONE``) are done alone while the child starts, and
+the last ones (``SQLITE_LAST``) are a batch of their own.
 
 Example: ``DurableEngine(program, "postgresql+psycopg://...").import_file("history.jsonl")``
 imports this way (``durable.PIPELINED``); the result is the same as one batch after the other.

@@ -10,12 +10,12 @@ batch on its core.
 The importer (``PipelinedImport``) sends each batch's statements as plain data
 (``registry.portable``) with the batch's rejections, progress and clock. The child takes the
 write lock (``BEGIN IMMEDIATE``, waiting for a live input's transaction as a live input waits),
-checks that no other connection committed since ``baseline`` and that the file's progress is
-the one the batch started from (``PRAGMA data_version`` of its
-connection moves when another connection commits, never for its own commits), writes, commits,
-and answers. If one did, nothing is written and the batch is answered stale (``StaleBatch``): the
-importer does it again the ordinary way. The baseline is taken before the first batch after it
-reads anything, so a batch never trusts a read that someone else's commit overtook.
+checks that no other connection committed since ``baseline`` (``PRAGMA data_version`` of its
+connection moves when another connection commits, never for its own commits) and that the
+file's progress is the one the batch started from, writes, commits, and answers. Otherwise
+nothing is written and the batch is answered stale (``StaleBatch``): the importer does it again
+the ordinary way. The baseline is taken before the batches it covers read anything, so a batch
+never trusts a read that someone else's commit overtook.
 
 The child is a fresh interpreter running this module (``python -m``; not a ``fork``: SQLite's
 per-process lock bookkeeping is not safe to inherit, and not ``multiprocessing``'s ``spawn``,
@@ -44,7 +44,7 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Connection, select
 from sqlalchemy.exc import DBAPIError
 
 from loyalty.adapters.sql import schema as t
@@ -224,12 +224,13 @@ def _serve(requests: Pipe, answers: Pipe) -> None:
     durable.db.dispose()
 
 
-def _checkpoint(conn: Any) -> None:
+def _checkpoint(conn: Connection) -> None:
     """Copy the write-ahead log into the database file as far as no reader holds it back
     (``PASSIVE``: waits for nobody). While the batches overlapped, the importer's reads held back
-    the checkpoints that follow each commit (the log grew ~3x as long as a serial import leaves
-    it); this is their work, done before the import ends instead of left to later writers."""
+    some of the checkpoints that follow the commits; this is their work, done before the import
+    ends instead of left to later writers."""
     driver = conn.connection.driver_connection  # (outside any transaction: autocommit)
+    assert driver is not None
     driver.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
 
 
