@@ -9,6 +9,7 @@ a spawned process with its own connection."""
 from __future__ import annotations
 
 import json
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -322,3 +323,20 @@ def test_a_batch_ends_its_read_transaction_once_its_reads_are_done(
 def _holds_snapshot(conn: Any) -> bool:
     """Whether SQLite itself has a transaction open on the connection."""
     return bool(conn.connection.driver_connection.in_transaction)
+
+
+def test_the_child_lets_ctrl_c_to_the_importer(sqlite_url: str) -> None:
+    """Ctrl-C at a terminal reaches the child too (one process group): it goes on (without a
+    traceback), and the importer, which got it as well, ends it (``SqliteCommitter.close``)."""
+    durable = DurableEngine(load_program("soma"), sqlite_url)
+    committer = SqliteCommitter(durable.program, sqlite_url, "source")
+    try:
+        committer.baseline()  # (started: its handler is set)
+        committer._process.send_signal(signal.SIGINT)
+        time.sleep(0.2)
+        committer.baseline()  # still answering
+        assert committer._process.poll() is None
+    finally:
+        committer.close()
+    assert committer._process.returncode == 0
+    durable.db.dispose()

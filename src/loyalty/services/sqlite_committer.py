@@ -36,6 +36,7 @@ from __future__ import annotations
 import marshal
 import os
 import pickle
+import signal
 import subprocess
 import sys
 import traceback
@@ -250,4 +251,7 @@ def _loads(data: bytes) -> tuple[Any, ...]:
 
 
 if __name__ == "__main__":  # the child: ``python -m loyalty.services.sqlite_committer IN OUT``
+    # Ctrl-C at a terminal reaches the whole process group: the importer ends this child itself
+    # (``close``: at once if a commit is in hand), which otherwise would print a traceback
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     _serve(Pipe(int(sys.argv[1]), writable=False), Pipe(int(sys.argv[2]), readable=False))
