@@ -243,11 +243,7 @@ class DurableEngine:
         source = hashlib.sha256(path.read_bytes()).hexdigest()[:64]
         pid = self.program.id
         with self.db.begin() as conn:
-            row = conn.execute(
-                select(t.imports.c.lines_done, t.imports.c.accepted).where(
-                    t.imports.c.program_id == pid, t.imports.c.source == source
-                )
-            ).first()
+            row = conn.execute(t.import_progress(pid, source)).first()
             if row is None:  # the row every batch locks first (see ``_import_batch``)
                 insert_ignore(
                     conn,
@@ -379,11 +375,7 @@ class DurableEngine:
         is applied twice and the work is shared. Returns the count of accepted lines so far and
         the count of this batch's lines the other import had applied."""
         pid = self.program.id
-        progress = conn.execute(
-            select(t.imports.c.lines_done, t.imports.c.accepted)
-            .where(t.imports.c.program_id == pid, t.imports.c.source == source)
-            .with_for_update()
-        ).one()
+        progress = conn.execute(t.import_progress(pid, source).with_for_update()).one()
         done, accepted = int(progress[0]), int(progress[1])
         left = [line for line in lines if line[0] > done]
         if not left:

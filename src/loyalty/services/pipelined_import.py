@@ -44,7 +44,7 @@ from functools import partial
 from itertools import chain
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
 from loyalty.adapters.sql import schema as t
@@ -55,6 +55,7 @@ from loyalty.adapters.sql.registry import (
     SqlRegistry,
     StaleBatch,
     Write,
+    expect_progress,
     portable,
     write_all,
 )
@@ -305,12 +306,8 @@ class PipelinedImport:
         apart, the count of accepted inputs missed that import's batch in between: a test of two
         imports at once caught it, once in several runs)."""
         with self.durable.db.connect() as conn:
-            done, accepted = conn.execute(
-                select(t.imports.c.lines_done, t.imports.c.accepted).where(
-                    t.imports.c.program_id == self.durable.program.id,
-                    t.imports.c.source == self.source,
-                )
-            ).one()
+            query = t.import_progress(self.durable.program.id, self.source)
+            done, accepted = conn.execute(query).one()
         self.done, self.accepted = int(done), int(accepted)
 
     # -- the committing thread ---------------------------------------------------------------
@@ -337,13 +334,7 @@ class PipelinedImport:
             # other thread has locked, while that thread waits for this one: a cycle PostgreSQL
             # cannot see. A wait this long fails the batch instead, which is then done serially.
             conn.exec_driver_sql(f"SET LOCAL lock_timeout = '{COMMIT_LOCK_TIMEOUT}'")
-            done = conn.execute(
-                select(t.imports.c.lines_done)
-                .where(t.imports.c.program_id == pid, t.imports.c.source == self.source)
-                .with_for_update()
-            ).scalar_one()
-            if int(done) != expected:
-                raise StaleBatch(f"another import of the file moved it to line {done}")
+            expect_progress(conn, pid, self.source, expected)
             written = registry.written
             checks = (
                 (t.orders, "order_id", registry.carried_orders, written.updated_orders),

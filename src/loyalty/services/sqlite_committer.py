@@ -45,12 +45,17 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 from sqlalchemy.exc import DBAPIError
 
-from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.database import DatabaseError
-from loyalty.adapters.sql.registry import PortableWrite, StaleBatch, rebuilt, write_all
+from loyalty.adapters.sql.registry import (
+    PortableWrite,
+    StaleBatch,
+    expect_progress,
+    rebuilt,
+    write_all,
+)
 from loyalty.programs.schema import Program
 
 # where this ``loyalty`` package was imported from (an installed or compiled build), put first on
@@ -207,13 +212,7 @@ def _serve(requests: Pipe, answers: Pipe) -> None:
                 else:
                     _, writes, rejections, expected, progress, at = message
                     now = datetime.fromisoformat(at) if at is not None else None
-                    done = conn.execute(
-                        select(t.imports.c.lines_done).where(
-                            t.imports.c.program_id == program.id, t.imports.c.source == source
-                        )
-                    ).scalar_one()
-                    if int(done) != expected:
-                        raise StaleBatch(f"another import of the file moved it to line {done}")
+                    expect_progress(conn, program.id, source, expected)
                     write_all(rebuilt(conn, writes))
                     durable._batch_done(conn, source, now, rejections, progress)
         except (StaleBatch, DBAPIError) as exc:

@@ -950,6 +950,15 @@ def _write_member_seq(conn: Connection, pid: str, old: int, new: int, checked: b
         raise StaleBatch(f"the member counter moved from {old} meanwhile")
 
 
+def expect_progress(conn: Connection, pid: str, source: str, expected: int) -> None:
+    """A pipelined batch's commit: the file's lines done, read with a lock (PostgreSQL), are
+    still ``expected``, those the batch started from; else another import of the file moved
+    them (``StaleBatch``)."""
+    done = conn.execute(t.import_progress(pid, source).with_for_update()).one()[0]
+    if int(done) != expected:
+        raise StaleBatch(f"another import of the file moved it to line {done}")
+
+
 def _delete_lots(conn: Connection, pid: str, gone: list[dict[str, Any]]) -> None:
     """Delete the lots ``gone`` names (``b_mid``, ``b_lot``)."""
     query = delete(t.lots).where(

@@ -8,6 +8,8 @@ in minor units (cents, sen).
 
 from __future__ import annotations
 
+from typing import Any
+
 from sqlalchemy import (
     BigInteger,
     Boolean,
@@ -15,10 +17,12 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    Select,
     String,
     Table,
     Text,
     UniqueConstraint,
+    select,
 )
 
 metadata = MetaData()
@@ -173,6 +177,14 @@ imports = Table(
     Column("lines_done", BigInteger, nullable=False),
     Column("accepted", BigInteger, nullable=False),
 )
+
+
+def import_progress(program_id: str, source: str) -> Select[Any]:
+    """The progress row of one import of a file: its lines done and inputs accepted."""
+    return select(imports.c.lines_done, imports.c.accepted).where(
+        imports.c.program_id == program_id, imports.c.source == source
+    )
+
 
 import_rejections = Table(
     "import_rejections",
