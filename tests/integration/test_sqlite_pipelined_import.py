@@ -373,3 +373,61 @@ def test_another_import_s_batch_between_two_of_this_one_s_is_counted(
     assert state(durable) == state(clean)
     for engine in (durable, other, clean):
         engine.db.dispose()
+
+
+def _repeats_file(path: Path) -> Path:
+    """Enrolments, then purchases, with exact repeats (another time, amounts spelt otherwise,
+    fields in another order) and conflicting ones (the same order, another amount): some in the
+    batch of the first, some in the next batches, the last ones in the file's last batch."""
+    at = iter(f"2024-03-{1 + n // 200:02d}T{9 + n // 20 % 10:02d}:{n % 20 * 3:02d}:00-05:00"
+              for n in range(2_000))  # fmt: skip
+    out = [
+        json.dumps({"type": "enroll", "at": next(at), "member": f"m{i}",
+                    "email": f"m{i}@example.com"})
+        for i in range(8)
+    ]  # fmt: skip
+
+    def purchase(n: int, amount: str, reorder: bool = False) -> str:
+        fields = {"type": "purchase", "at": next(at), "member": f"m{n % 8}", "order": f"o{n}",
+                  "channel": "online", "lines": [{"sku": "S1", "amount": amount}]}  # fmt: skip
+        return json.dumps(dict(reversed(fields.items())) if reorder else fields)
+
+    for n in range(150):
+        out.append(purchase(n, f"{10 + n % 7}.40"))
+        if n % 9 == 4:  # an exact repeat of an order a few lines before or a batch or two before
+            back = n - (3 if n % 2 else 50)
+            if back >= 0:
+                out.append(purchase(back, f"{10 + back % 7}.4", reorder=True))
+        if n % 11 == 6:  # the same order with another amount
+            back = n - (2 if n % 2 else 45)
+            if back >= 0:
+                out.append(purchase(back, "99.00"))
+    path.write_text("".join(f"{line}\n" for line in out))
+    return path
+
+
+def test_repeated_inputs_are_told_apart_by_payload_as_one_batch_after_the_other(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SPEC §2 through an overlapped import: its batches keep each input they accept as its line,
+    and the committing process fingerprints it (``SqlRegistry.lines``). An exact repeat of an
+    input of the same batch, of a batch being committed, or of one committed is answered as the
+    first; a repeat with another payload is rejected; and the ``inputs`` rows hold the same
+    fingerprints as an import one batch after the other."""
+    program = load_program("soko")
+    path = _repeats_file(tmp_path / "repeats.jsonl")
+    pipelined = DurableEngine(program, f"sqlite:///{tmp_path}/pipelined.db")
+    serial = DurableEngine(program, f"sqlite:///{tmp_path}/serial.db")
+    serial.pipelined = False
+    sent = _commits(monkeypatch)
+    reports = [d.import_file(path, batch=30) for d in (pipelined, serial)]
+    assert len(sent) >= 4
+    assert reports[0] == reports[1]
+    conflicts = [r for r in reports[0].rejected if "different payload" in r["error"]]
+    assert len(conflicts) >= 10 and len(conflicts) == len(reports[0].rejected)
+    assert rows(pipelined, skip=("imports",)) == rows(serial, skip=("imports",))
+    with pipelined.db.connect() as conn:
+        digests = [d for (d,) in conn.exec_driver_sql("SELECT digest FROM inputs")]
+    assert len(digests) == 158 and all(len(d) == 32 and int(d, 16) >= 0 for d in digests)
+    pipelined.db.dispose()
+    serial.db.dispose()
