@@ -7,7 +7,6 @@ batch reports its progress once, after its commit, so the calls show where the c
 from __future__ import annotations
 
 import json
-from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from sqlalchemy import text
 from loyalty.adapters.sql.database import DatabaseError
 from loyalty.programs.loader import load_program
 from loyalty.services.durable import IMPORT_BATCH, LOOKED_UP, DurableEngine
-from loyalty.services.pipelined_import import _taper
 
 
 def _ticks(path: Path, count: int) -> Path:
@@ -43,38 +41,19 @@ def test_a_batch_is_40000_lines_on_sqlite_and_20000_on_postgresql(
     assert (report.lines, report.accepted, report.rejected) == (expected + 1, expected + 1, [])
 
 
-def test_sqlite_overlapped_batches_begin_with_10000_lines_alone_and_shrink_to_5000(
+def test_sqlite_overlapped_batches_begin_with_10000_lines_alone_and_end_with_5000(
     sqlite_url: str, tmp_path: Path
 ) -> None:
-    """The first lines are done alone while the committing process starts (~0.6 s); the batches
-    then shrink by 0.7 at most from one to the next, to a last one of 5,000 lines: the last
-    commit, which nothing overlaps, is short, and no batch is so much smaller than the one
-    before that the importer waits long for that one's commit (``pipelined_import.SQLITE_ALONE``,
-    ``SQLITE_LAST``, ``SQLITE_TAPER``). Here the 40,000 lines left: 5,000, 7,142, 10,204, then
-    14,577 with the rest (3,077) from the end."""
+    """The first lines are done alone while the committing process starts (~0.6 s), the last
+    ones a batch of their own: the last commit, which nothing overlaps, is short
+    (``pipelined_import.SQLITE_ALONE``, ``SQLITE_LAST``)."""
     durable = DurableEngine(load_program("soko"), sqlite_url)
     commits: list[int] = []
     report = durable.import_file(
         _ticks(tmp_path / "ticks.jsonl", 50_000), progress=lambda done, _: commits.append(done)
     )
-    assert commits == [10_000, 27_654, 37_858, 45_000, 50_000]
+    assert commits == [10_000, 40_000, 45_000, 50_000]
     assert report.accepted == 50_000
-
-
-def test_sqlite_batches_taper_from_full_ones_to_the_last() -> None:
-    """``_taper``: full batches first (the rest of the file's lines before them), then each at
-    least 0.7 of the one before, down to 5,000; a rest under 5,000 joins its neighbour."""
-    assert _taper(200_000, 40_000) == [
-        32_504, 40_000, 40_000, 29_749, 20_824, 14_577, 10_204, 7_142, 5_000
-    ]  # fmt: skip
-    assert _taper(6_000, 40_000) == [6_000]
-    assert _taper(12_000, 40_000) == [7_000, 5_000]
-    assert _taper(3_000, 40_000) == [3_000]
-    assert _taper(250, 60) == [70, 60, 60, 60]  # (batches no larger than the last one's)
-    for left in (1, 4_999, 5_001, 77_777, 1_000_000):
-        sizes = _taper(left, 40_000)
-        assert sum(sizes) == left and max(sizes) <= 40_000
-        assert all(b >= 0.7 * a * 0.85 for a, b in pairwise(sizes))
 
 
 def test_a_batch_size_given_is_the_one_used(database_url: str, tmp_path: Path) -> None:

@@ -409,11 +409,10 @@ def _repeats_file(path: Path) -> Path:
 def test_repeated_inputs_are_told_apart_by_payload_as_one_batch_after_the_other(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """SPEC §2 through an overlapped import: its batches keep each input they accept as its line,
-    and the committing process fingerprints it (``SqlRegistry.lines``). An exact repeat of an
-    input of the same batch, of a batch being committed, or of one committed is answered as the
-    first; a repeat with another payload is rejected; and the ``inputs`` rows hold the same
-    fingerprints as an import one batch after the other."""
+    """SPEC §2 through an overlapped import: an exact repeat of an input of the same batch, of a
+    batch being committed (carried over), or of one committed is answered as the first; a repeat
+    with another payload is rejected; and the ``inputs`` rows hold the same fingerprints as an
+    import one batch after the other."""
     program = load_program("soko")
     path = _repeats_file(tmp_path / "repeats.jsonl")
     pipelined = DurableEngine(program, f"sqlite:///{tmp_path}/pipelined.db")

@@ -77,11 +77,6 @@ class Received:
         self._source = source
         self.outcome: Outcome = outcome
 
-    def pending(self) -> str | bytes | Event | None:
-        """The input it keeps while its fingerprint is not computed yet, else None (a pipelined
-        import on SQLite has its committing process fingerprint lines: ``SqlRegistry.lines``)."""
-        return self._source if self._digest is None else None
-
     def fingerprint(self) -> bytes:
         digest = self._digest
         if digest is None:

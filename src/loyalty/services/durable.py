@@ -279,7 +279,7 @@ class DurableEngine:
         chunks = _batches(self._numbered(path, done), batch)
         with GrowingHeap() as heap:
             if pipeline is not None:
-                accepted = pipeline.run(chunks, done, accepted, left)
+                accepted = pipeline.run(chunks, done, accepted)
             else:
                 for chunk in chunks:
                     accepted = self._serial_batch(chunk, source, documents, finished)
@@ -441,8 +441,6 @@ class DurableEngine:
                         "error": error,
                     }
                 )
-        if registry.lines:
-            registry.lines.clear()  # (kept as needed by the inputs remembered)
         return accepted, rejections
 
     def _retrying(
@@ -497,8 +495,6 @@ class DurableEngine:
             key = event.key()
             if key is not None:
                 keys.add(key)
-                if registry.lines is not None:  # (its committing process fingerprints it)
-                    registry.lines[id(event)] = line
             if isinstance(event, Enroll):
                 email, phone = enroll_contacts(event.email, event.phone)
                 if email:

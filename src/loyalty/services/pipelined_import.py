@@ -28,8 +28,7 @@ to read: else the batch is done again the ordinary way (``_serially``). The memb
 keeps (``MemberDocuments``) are then taken as stored without reading their rows. A batch's read
 transaction ends once its reads are done, so that the child's checkpoints can restart the
 write-ahead log. The first lines (``SQLITE_ALONE``) are done alone while the child starts, and
-the batches shrink towards the last one (``SQLITE_LAST``, ``_taper``), so that the importer does
-not wait long for a commit.
+the last ones (``SQLITE_LAST``) are a batch of their own.
 
 Example: ``DurableEngine(program, "postgresql+psycopg://...").import_file("history.jsonl")``
 imports this way (``durable.PIPELINED``); the result is the same as one batch after the other.
@@ -42,7 +41,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
-from itertools import chain, islice, repeat
+from itertools import chain
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection
@@ -74,11 +73,6 @@ SQLITE_ALONE = 10_000
 # SQLite: the file's last lines, a batch of their own, so that the last commit, which no work
 # overlaps, is short (~0.15 s at 5,000 purchases, against ~1 s for a whole batch)
 SQLITE_LAST = 5_000
-# SQLite: the batches before the last shrink towards it, each at least this part of the one before
-# (``_taper``): the committing process writes a batch in ~0.6-0.75 of the time the importer takes
-# to apply one of the same size, so a batch much smaller than the one before leaves the importer
-# waiting for that one's commit (40,000 lines then 15,000: ~0.7 s of a 7 s import)
-SQLITE_TAPER = 0.7
 COMMIT_LOCK_TIMEOUT = "2s"  # the longest a batch's commit waits for a row lock (``_commit``)
 
 
@@ -93,33 +87,18 @@ class _Committing:
     others: int
 
 
-def _taper(left: int, size: int, last: int = SQLITE_LAST, ratio: float = SQLITE_TAPER) -> list[int]:
-    """The sizes of the batches of ``left`` lines: ``size`` lines each, then shrinking by
-    ``ratio`` at most from one to the next, down to ``last``. A rest smaller than ``last`` joins
-    the first batch. Example: ``_taper(40_000, 40_000)`` -> ``[17_654, 10_204, 7_142, 5_000]``
-    (the rest, 3,077, joined 14,577); ``_taper(200_000, 40_000)`` -> ``[32_504, 40_000, 40_000,
-    29_749, 20_824, 14_577, 10_204, 7_142, 5_000]``."""
-    sizes: list[int] = []  # from the last
-    last = min(last, size)
-    step, total = float(last), 0
-    while total < left:
-        take = min(int(step), size, left - total)
-        if sizes and take < last:  # (a sliver: into the batch after it)
-            sizes[-1] += take
-        else:
-            sizes.append(take)
-        total += take
-        step /= ratio
-    return sizes[::-1]
-
-
-def _batches_of(lines: Iterator[tuple[int, bytes]], sizes: list[int], size: int) -> Iterator[Lines]:
-    """``lines`` in batches of ``sizes``, then of ``size`` (if the file grew meanwhile)."""
-    for n in chain(sizes, repeat(size)):
-        batch = list(islice(lines, n))
-        if not batch:
-            return
-        yield batch
+def _last_cut(batches: Iterator[Lines], size: int) -> Iterator[Lines]:
+    """``batches``, the last one's last ``size`` lines a batch of their own."""
+    held: Lines | None = None
+    for batch in batches:
+        if held is not None:
+            yield held
+        held = batch
+    if held is not None:
+        if len(held) > size:
+            yield held[:-size]
+            held = held[-size:]
+        yield held
 
 
 def _end_reads(conn: Connection) -> None:
@@ -161,10 +140,9 @@ class PipelinedImport:
         batches committed so far, not the next one."""
         self.analyze = True
 
-    def run(self, batches: Iterable[Lines], done: int, accepted: int, left: int = 0) -> int:
-        """Import ``batches``, the file's progress being ``done`` lines and ``accepted`` inputs
-        (``left``: the file's lines after ``done``, by which SQLite plans its batches); returns
-        the count of accepted inputs at the end."""
+    def run(self, batches: Iterable[Lines], done: int, accepted: int) -> int:
+        """Import ``batches``, the file's progress being ``done`` lines and ``accepted`` inputs;
+        returns the count of accepted inputs at the end."""
         self.done, self.accepted = done, accepted
         batches = iter(batches)
         if self.sqlite:
@@ -175,12 +153,10 @@ class PipelinedImport:
             if self.committer is not None:  # the first lines alone, while the child starts
                 first = next(batches, None)
                 if first is not None:
-                    alone, size = first[:SQLITE_ALONE], len(first)
-                    self._alone(alone)
-                    rest = chain(first[SQLITE_ALONE:], chain.from_iterable(batches))
-                    # (batches of a size no larger than the last one's are not tapered)
-                    sizes = _taper(left - len(alone), size) if size > SQLITE_LAST else []
-                    batches = _batches_of(rest, sizes, size)
+                    self._alone(first[:SQLITE_ALONE])
+                    if first[SQLITE_ALONE:]:
+                        batches = chain([first[SQLITE_ALONE:]], batches)
+                batches = _last_cut(batches, SQLITE_LAST)
             # on the way out, even by an error, the executor waits for the commit it was given
             with ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-commit") as writer:
                 self.writer = writer
@@ -227,8 +203,6 @@ class PipelinedImport:
                     self.documents.clear()
                 registry = SqlRegistry(conn, durable.program, lock=True, documents=self.documents)
                 registry.pipelined = True
-            if self.committer is not None:  # it fingerprints the inputs (``SqlRegistry.lines``)
-                registry.lines = {}
             engine = LoyaltyEngine(durable.program, registry)
             clocks = [durable.now(conn), committing.now if committing is not None else None]
             known = [c for c in clocks if c is not None]

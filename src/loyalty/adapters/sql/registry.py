@@ -21,13 +21,12 @@ from loyalty.adapters.sql import schema as t
 from loyalty.adapters.sql.bulk import insert_rows, select_in, update_rows
 from loyalty.domain.calendar import local_date
 from loyalty.domain.earning import CampaignRule
-from loyalty.domain.events import Event, parse_event
 from loyalty.domain.figures import expiry_month, month_of
 from loyalty.domain.jobs import next_due, tier_lapse
 from loyalty.domain.ledger import Lot
 from loyalty.domain.member import Member, Order
 from loyalty.domain.numbers import sequence_of
-from loyalty.domain.received import Outcome, Received, payload_digest
+from loyalty.domain.received import Outcome, Received
 from loyalty.domain.registry import Registry
 from loyalty.domain.rules import rules_of
 from loyalty.domain.summary import status
@@ -257,10 +256,6 @@ class SqlRegistry(Registry):
         self._stored_certificates: dict[str, CertificateStates] = {}  # the same
         self._new_campaigns: list[CampaignRule] = []
         self._new_inputs: list[tuple[tuple[str, ...], Received]] = []  # to write, by key
-        # a pipelined import on SQLite: the batch's lines by their parsed input (``id``) while it
-        # is applied; an input is then kept as its line, fingerprinted by the committing process
-        # (``rebuilt``: ~3 us an input, which the importer's core is short of), not here
-        self.lines: dict[int, bytes] | None = None
         # a pipelined import's batch (``carry``): what the batch before wrote, maybe not yet
         # committed; its members' and orders' rows are checked before they are written again
         self.pipelined = False
@@ -561,7 +556,7 @@ class SqlRegistry(Registry):
         self._new_campaigns.append(rule)
 
     def defers_fingerprints(self) -> bool:
-        return self.lines is not None  # else stored with every input, computed at once
+        return False  # stored with every input
 
     def seen_input(self, key: tuple[str, ...]) -> Received | None:
         found = super().seen_input(key)
@@ -578,18 +573,8 @@ class SqlRegistry(Registry):
         return Received(bytes.fromhex(row[0]), None, Outcome(True, message=row[1]))
 
     def remember_input(self, key: tuple[str, ...], received: Received) -> None:
-        source = received.pending()
-        if source is not None and not isinstance(source, bytes):  # (only with ``lines``)
-            line = self.lines.get(id(source)) if self.lines is not None else None
-            if line is not None:
-                received = Received(None, line, received.outcome)
-            else:
-                received.fingerprint()
         super().remember_input(key, received)
         self._new_inputs.append((key, received))
-
-    def remember_accepted(self, key: tuple[str, ...], source: str | bytes | Event) -> None:
-        self.remember_input(key, Received(None, source))
 
     def changed(self, member: Member) -> None:
         self._dirty[member.id] = member
@@ -932,7 +917,9 @@ class SqlRegistry(Registry):
             writes.append(partial(_insert_campaigns, conn, definitions))
         at = utc(accepted_at) if accepted_at else ""
         received, self._new_inputs = self._new_inputs, []
-        inputs = [(pid, at, SEP.join(k), _digest(r), r.outcome.message) for k, r in received]
+        inputs = [
+            (pid, at, SEP.join(k), r.fingerprint().hex(), r.outcome.message) for k, r in received
+        ]
         input_columns = ("program_id", "accepted_at", "key", "digest", "message")
         writes.append(partial(insert_rows, conn, t.inputs, input_columns, inputs))
         if self._member_seq is not None and self._member_seq != self._stored_seq:
@@ -1021,31 +1008,11 @@ def portable(writes: list[Write]) -> list[PortableWrite]:
     return out
 
 
-def _digest(received: Received) -> str | bytes:
-    """A received input's ``digest`` column: its fingerprint in hex, or its line while that is
-    not computed (``SqlRegistry.lines``: a pipelined import on SQLite; ``rebuilt`` computes it)."""
-    line = received.pending()
-    return line if isinstance(line, bytes) else received.fingerprint().hex()
-
-
-def _fingerprinted(rows: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
-    """Rows of ``inputs`` with each line in place of its digest (``_digest``) fingerprinted."""
-    return [
-        (*row[:3], payload_digest(parse_event(row[3])).hex(), *row[4:])
-        if isinstance(row[3], bytes)
-        else row
-        for row in rows
-    ]
-
-
 def rebuilt(conn: Connection, writes: list[PortableWrite]) -> list[Write]:
-    """The statements ``portable`` made data of, to run on ``conn`` (``write_all``); the inputs'
-    lines fingerprinted (``_digest``)."""
+    """The statements ``portable`` made data of, to run on ``conn`` (``write_all``)."""
     out: list[Write] = []
     for name, table, args, keywords in writes:
         head = (conn,) if table is None else (conn, t.metadata.tables[table])
-        if name == "insert_rows" and table == "inputs":
-            args = (*args[:-1], _fingerprinted(args[-1]))
         out.append(partial(_WRITERS[name], *head, *args, **keywords))
     return out
 
