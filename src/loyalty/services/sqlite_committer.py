@@ -201,9 +201,9 @@ def _serve(requests: Pipe, answers: Pipe) -> None:
     conn = durable.db.connect()
     version: int | None = None
     # The collector paused: a batch's rows (~10 tuples an input) would count towards collections
-    # that scan them all, again and again while its writes and fingerprints make more objects.
-    # The few reference cycles a batch leaves are collected after it, in a heap holding little
-    # else (what was made to start up is frozen out of the scans).
+    # that scan them all, again and again while its writes make more objects (8% of this
+    # process's time in a profile). The few reference cycles a batch leaves are collected after
+    # it, in a heap holding little else (what was made to start up is frozen out of the scans).
     gc.disable()
     gc.freeze()
     while True:
