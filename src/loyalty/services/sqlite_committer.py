@@ -93,11 +93,10 @@ class SqliteCommitter:
                 os.close(fd)
         self._answers = Pipe(answers, writable=False)
         self._requests = Pipe(requests, readable=False)
-        self._waiting = False  # a request sent, its answer not yet read
         # A batch's statements are ~1 KB an input (~40 MB for 40,000): a thread writes them to
         # the pipe while the importer goes on to the next batch (~0.1-0.2 s a batch otherwise)
         self._sender = ThreadPoolExecutor(1, thread_name_prefix="loyalty-import-send")
-        self._sending: Future[None] | None = None
+        self._sending: Future[None] | None = None  # the last request's, its answer not yet read
         self._starting = False
         # its answer (the child has opened the database) is awaited by the next request
         self._send(("start", pickle.dumps(program), url, source))
@@ -128,16 +127,13 @@ class SqliteCommitter:
         """Wait for the answer to the last request: 0 (as ``PipelinedImport`` takes a commit's
         transaction id), or ``StaleBatch`` raised (someone else committed since the baseline, or
         the database refused the writes)."""
-        assert self._waiting
         sending, self._sending = self._sending, None
+        assert sending is not None
         try:
-            if sending is not None:
-                sending.result()
+            sending.result()
             answer = pickle.loads(self._answers.recv_bytes())
         except (EOFError, OSError):
             raise self._lost() from None
-        finally:
-            self._waiting = False
         if answer[0] == "stale":
             raise StaleBatch(answer[1])
         if answer[0] == "error":
@@ -148,7 +144,7 @@ class SqliteCommitter:
         """End the child: at once if it is still busy (a transaction it has not committed is
         rolled back by SQLite), else once it has closed its connection."""
         if self._process.poll() is None:
-            if self._waiting:
+            if self._sending is not None:  # (a request in hand)
                 self._process.kill()
             else:
                 try:
@@ -169,9 +165,8 @@ class SqliteCommitter:
         if self._starting:
             self._starting = False
             self.result()
-        assert not self._waiting
+        assert self._sending is None
         self._sending = self._sender.submit(self._requests.send_bytes, _dumps(message))
-        self._waiting = True
 
     def _lost(self) -> DatabaseError:
         try:
