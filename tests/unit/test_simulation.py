@@ -198,12 +198,53 @@ def test_a_history_linking_member_numbers_is_replayed_as_one_partition(tmp_path:
     result = assert_same_as_replay(path, "soma", processes=2, partitions=4)
     assert result.partitions == 1
     assert "SM-2" in (result.single_partition_reason or "")
-    # no union-find is built for a history that goes to one partition (in one range or many)
+    # no table of identifiers is built for a history that goes to one partition (in one range
+    # or many)
     for chunk in (simulation.SCAN_CHUNK, 256):
         scanned, groups = simulation._scan(path, 2, None, chunk)
         assert sum(p.links for p in scanned.parts) == 1 and len(groups) == 0
     linkless = write_history(tmp_path / "linkless.jsonl", "soma", members=20)
     assert len(simulation._scan(linkless, 2, None, 256)[1]) > 20
+
+
+def test_members_sharing_an_email_go_to_one_partition_and_only_they(tmp_path: Path) -> None:
+    """SG-1 (one account a person): an enrolment that takes another member's email just before
+    that member enrols makes the member's own enrolment, and so all its history, rejected in a
+    replay of the whole file. The scan puts a member's lines in the bucket of its id; the two
+    members' buckets are joined into one class by the email they share (and only they)."""
+    lines = write_history(tmp_path / "in-order.jsonl", "sogo").read_text().splitlines()
+    index, first = next((i, json.loads(x)) for i, x in enumerate(lines) if '"enroll"' in x)
+    taker = {**first, "member": "email-taker", "phone": "+60300000000"}
+    assert simulation.member_bucket("email-taker") != simulation.member_bucket(first["member"])
+    lines.insert(index, json.dumps(taker))
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    replay = replay_file(load_program("sogo"), path)
+    assert first["member"] not in replay.engine.members  # its enrolment was rejected (SG-1)
+    result = assert_same_as_replay(path, "sogo", processes=2, partitions=4, scan_chunk=4096)
+    assert result.partitions == 4
+    _, table = simulation._scan(path, 2, None, 4096)
+    buckets = {table.cls(b) for b in range(simulation.BUCKETS)}
+    assert len(buckets) == simulation.BUCKETS - 1  # one class of two buckets, the rest alone
+    taker_bucket = simulation.member_bucket("email-taker")
+    assert table.cls(taker_bucket) == table.cls(simulation.member_bucket(first["member"]))
+
+
+def test_a_history_whose_members_all_share_a_phone_is_replayed_as_one_partition(
+    tmp_path: Path,
+) -> None:
+    """Every enrolment gives one phone (SG-1: only the first is accepted): every member's bucket
+    is joined into one class, and the history is replayed whole (exact)."""
+    lines = write_history(tmp_path / "in-order.jsonl", "sogo", members=12).read_text()
+    shared = [
+        json.dumps({**json.loads(x), "phone": "+60312345678"}) if '"enroll"' in x else x
+        for x in lines.splitlines()
+    ]
+    path = tmp_path / "history.jsonl"
+    path.write_text("\n".join(shared) + "\n")
+    result = assert_same_as_replay(path, "sogo", processes=2, partitions=4)
+    assert result.partitions == 1
+    assert "share" in (result.single_partition_reason or "")
 
 
 # -- one definition of each figure, two sources of data --------------------------------------------

@@ -5,17 +5,24 @@ and compute each variant's economics with the figure functions of the database r
 Members are independent, so the history is split by member across processes:
 
 1. **Scan** (in parallel, by byte ranges of the file): each line is read with pydantic-core's JSON
-   reader (the engine's, twice as fast as ``json.loads``) and tied to the identifiers it names:
-   its member, its order, its return id and, for an enrollment, its email and phone (SG-1: one
-   per person). Lines that share an identifier belong together (union-find): a shipment or a
-   return naming only an order goes with the member who bought it, a retro-credit joins an
-   anonymous purchase to its member. ``campaign`` and ``tick`` inputs are global: they go to
-   every partition.
-2. **Partition**: whole groups are dealt round-robin into partitions (at most
-   ``PARTITION_MEMBERS`` members each, at least ``SPREAD`` a process), each keeping the file's
-   order and its line numbers (rejected lines are reported as a replay reports them). The deal
-   is worked out here, one array of a partition a line; the files are written by a child process
-   a byte range of the scan (one file a partition and range: a partition is its files in order).
+   reader (the engine's, twice as fast as ``json.loads``) and put in a bucket: its member's
+   (``member_bucket``: the CRC-32 of the member's id, modulo ``BUCKETS``). Each range is written
+   to a file of its own, its lines grouped by bucket, each with its number. ``campaign`` and
+   ``tick`` inputs are global: they go to every partition. A line's other identifiers (its
+   order, its return id and, for an enrollment, its email and phone: SG-1, one per person) are
+   entered in a table (``_Table``) with the line's bucket as the ranges come in; two buckets
+   whose lines name one identifier are joined into one class (a union-find over the buckets),
+   since the engine's outcome for one may depend on the other. A line naming no member (a
+   shipment or a return naming only its order, an anonymous purchase that a retro-credit later
+   joins to its member) goes to the bucket of an identifier it names, once the scan is done.
+2. **Partition**: the classes of buckets are packed into partitions by their lines (at most
+   ``PARTITION_MEMBERS`` members each on average, at least ``SPREAD`` a process): a partition
+   is its buckets' slices of the files the scan wrote, read in the history's order with their
+   line numbers (rejected lines are reported as a replay reports them). Only the lines naming
+   no member are written a second time, into their buckets; the others stay where the scan
+   wrote them. (Until stop 29 a union-find over every identifier dealt groups round-robin,
+   after the scan, and the history was written again by partition: ~20 s more at a million
+   members.) A history whose buckets all join into one class is replayed whole.
 3. **Replay** (one child process a partition, ``services.children``: it ends without freeing the
    engines it built, which would cost ~6.5% of the work): the partition's lines are parsed
    once and replayed through a fresh in-memory ``Engine`` for each variant; the task returns
@@ -46,6 +53,7 @@ changing nothing; net outstanding points at each month end are the running sum o
 from __future__ import annotations
 
 import contextlib
+import heapq
 import math
 import os
 import tempfile
@@ -85,12 +93,17 @@ from loyalty.services.children import ChildLost, keep_until_exit, run_in_childre
 from loyalty.services.heap import paused_collector
 
 GLOBAL_TYPES = frozenset({"campaign", "tick"})
-BLANK, GLOBAL, MISC, RESERVED = 0, 1, 2, 3  # per-line codes besides identifier hashes
-EMPTY = BLANK  # a free slot of the union-find's table (no node is below RESERVED)
+EMPTY, RESERVED = 0, 1  # a free slot of the identifiers' table (no node is below RESERVED)
+# a member's lines go to bucket CRC-32(member) % BUCKETS; a partition is a set of buckets
+BUCKETS = 4096
+EVERY_BUCKET = BUCKETS  # global inputs: in every partition
+PENDING = BUCKETS + 1  # lines naming no member: their bucket is decided after the scan
+SLOTS = BUCKETS + 2
 NO_TIME = -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = EPOCH.toordinal()
 ZERO_OFFSET = timedelta(0)
+ONE_MICROSECOND = timedelta(microseconds=1)
 # members a partition at most: bounds a worker's memory, and a smaller state misses the cache less
 # (a million members: the replay of both variants 219.7 s with 5,000, 239.5 s with 20,000)
 PARTITION_MEMBERS = 5_000
@@ -138,12 +151,22 @@ def _moment(micros: int, offset: int) -> datetime:
 
 @dataclass
 class ScanResult:
-    """What the scan of one byte range of the history learnt (arrays: one item a line)."""
+    """What the scan of one byte range of the history learnt: each line's time (arrays: one item
+    a line), the identifiers that tie lines to buckets, and, when the range was written to its
+    file, where each bucket's lines are in it."""
 
-    nodes: array[int] = field(default_factory=lambda: array("q"))
     times: array[int] = field(default_factory=lambda: array("q"))  # UTC microseconds
     offsets: array[int] = field(default_factory=lambda: array("i"))  # UTC offset in seconds
-    unions: array[int] = field(default_factory=lambda: array("q"))  # pairs of nodes
+    # (node, bucket) for each identifier besides the member of a line naming its member
+    pairs: array[int] = field(default_factory=lambda: array("q"))
+    # each line naming no member but other identifiers: its index in the range, how many
+    # identifiers, the identifiers (its bucket is decided after the scan: ``_Table.resolve``)
+    pending: array[int] = field(default_factory=lambda: array("q"))
+    weights: array[int] = field(default_factory=lambda: array("q", bytes(8 * SLOTS)))  # lines
+    # where each bucket's lines are in the range's files: byte offset, bytes, first number, lines
+    slices: array[int] = field(default_factory=lambda: array("q"))
+    count: int = 0  # lines, blank ones included
+    blank: int = 0
     ordered: bool = True  # no line earlier than one before it (within the range)
     first: int = NO_TIME  # earliest and latest time in the range
     last: int = NO_TIME
@@ -152,16 +175,17 @@ class ScanResult:
     odd: int = 0  # lines the scan cannot read but the engine's parser might accept
 
 
-def _identity(data: dict[str, Any], out: ScanResult) -> int:
-    """The line's node (its first identifier); the other identifiers are joined to it."""
+def _bucket(data: dict[str, Any], out: ScanResult, index: int) -> int:
+    """The line's bucket: its member's (``member_bucket``), every partition's for a global
+    input, ``PENDING`` for a line naming no member but another identifier (a return naming its
+    order), 0 for a line naming nothing. The line's other identifiers are noted with it."""
     kind = data.get("type")
     if kind in GLOBAL_TYPES:
-        return GLOBAL
+        return EVERY_BUCKET
     keys = []
-    for name, prefix in (("member", "m"), ("order", "o")):
-        value = data.get(name)
-        if isinstance(value, str):
-            keys.append(_node(prefix, value))
+    order = data.get("order")
+    if isinstance(order, str):
+        keys.append(_node("o", order))
     if kind == "return" and isinstance(data.get("return"), str):
         keys.append(_node("r", data["return"]))
     if kind == "enroll":
@@ -176,17 +200,40 @@ def _identity(data: dict[str, Any], out: ScanResult) -> int:
             keys.append(_node("p", phone))
         if data.get("member_number") is not None:
             out.links += 1
+    member = data.get("member")
+    if isinstance(member, str):
+        bucket = member_bucket(member)
+        pairs = out.pairs
+        for key in keys:
+            pairs.append(key)
+            pairs.append(bucket)
+        return bucket
     if not keys:
-        return MISC
-    for other in keys[1:]:
-        out.unions.append(keys[0])
-        out.unions.append(other)
-    return keys[0]
+        return 0
+    out.pending.append(index)
+    out.pending.append(len(keys))
+    out.pending.extend(keys)
+    return PENDING
 
 
-def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
+def member_bucket(member: str) -> int:
+    """The bucket of a member's lines: the CRC-32 of its id, modulo ``BUCKETS``."""
+    return zlib.crc32(f"m\x00{member}".encode()) % BUCKETS
+
+
+def _scan_lines(lines: Iterator[bytes], files: tuple[Path, Path] | None = None) -> ScanResult:
+    """Scan the lines of a range; with ``files`` (lines, numbers), also write its lines there,
+    grouped by bucket, each with its index in the range (``ScanResult.slices``)."""
     out = ScanResult()
+    weights = out.weights
+    grouped: list[list[bytes]] | None = None
+    indexes: list[array[int]] = []
+    if files is not None:
+        grouped = [[] for _ in range(SLOTS)]
+        indexes = [array("q") for _ in range(SLOTS)]
+    index = -1
     for line in lines:
+        index += 1
         data: Any = None
         if line.strip():
             with contextlib.suppress(ValueError, RecursionError):  # rejected later
@@ -197,13 +244,17 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
                     out.odd += 1
                 except LoyaltyError:
                     pass
-        if not isinstance(data, dict):
-            out.nodes.append(MISC if line.strip() else BLANK)
+        elif not isinstance(data, dict):  # a blank line: in no partition
+            out.blank += 1
             out.times.append(NO_TIME)
             out.offsets.append(0)
             continue
-        out.nodes.append(_identity(data, out))
-        at = _aware_time(data.get("at"))
+        bucket = _bucket(data, out, index) if isinstance(data, dict) else 0
+        weights[bucket] += 1
+        if grouped is not None:
+            grouped[bucket].append(line)
+            indexes[bucket].append(index)
+        at = _aware_time(data.get("at")) if isinstance(data, dict) else None
         if at is None:
             out.times.append(NO_TIME)
             out.offsets.append(0)
@@ -216,7 +267,31 @@ def _scan_lines(lines: Iterator[bytes]) -> ScanResult:
             out.ordered = False
         out.last = max(out.last, micros)
         out.first = micros if out.first == NO_TIME else min(out.first, micros)
+    out.count = index + 1
+    if files is not None and grouped is not None:
+        out.slices = _write_grouped(files, grouped, indexes)
     return out
+
+
+def _write_grouped(
+    files: tuple[Path, Path], grouped: Sequence[list[bytes]], indexes: Sequence[array[int]]
+) -> array[int]:
+    """Write groups of lines (each group's lines joined by newlines, one after the other) and
+    their numbers; returns each group's slice: byte offset, bytes, first number, lines."""
+    slices = array("q", bytes(32 * len(grouped)))
+    offset = first = 0
+    with files[0].open("wb") as lines_out, files[1].open("wb") as numbers_out:
+        for bucket, group in enumerate(grouped):
+            if not group:
+                continue
+            text = b"\n".join(group)
+            lines_out.write(text)
+            lines_out.write(b"\n")
+            numbers_out.write(indexes[bucket].tobytes())
+            slices[4 * bucket : 4 * bucket + 4] = array("q", (offset, len(text), first, len(group)))
+            offset += len(text) + 1
+            first += len(group)
+    return slices
 
 
 def _file_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
@@ -230,9 +305,16 @@ def _file_lines(path: Path, start: int, end: int) -> Iterator[bytes]:
     return iter(pieces)
 
 
-def _scan_range(task: tuple[str, int, int]) -> ScanResult:
-    path, start, end = task
-    return _scan_lines(_file_lines(Path(path), start, end))
+def _range_files(folder: str, index: int) -> tuple[Path, Path]:
+    base = Path(folder) / f"range-{index:05d}"
+    return base.with_suffix(".jsonl"), base.with_suffix(".numbers")
+
+
+def _scan_range(task: tuple[str, int, int, str, int]) -> ScanResult:
+    """Scan one byte range; written to its files in ``folder`` unless that is empty."""
+    path, start, end, folder, index = task
+    files = _range_files(folder, index) if folder else None
+    return _scan_lines(_file_lines(Path(path), start, end), files)
 
 
 def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
@@ -256,15 +338,19 @@ def _ranges(path: Path, size: int) -> list[tuple[int, int]]:
 class _History:
     """The scan of a whole history."""
 
-    nodes: array[int]
     times: array[int]
     offsets: array[int]
     parts: list[ScanResult]
-    ranges: list[tuple[int, int, int]]  # each scanned byte range and the number of its first line
+    firsts: list[int]  # the number of each scanned range's first line
+    folder: str  # where the ranges were written ("" if they were not)
 
     @property
     def lines(self) -> int:
-        return sum(1 for n in self.nodes if n != BLANK)
+        return sum(p.count - p.blank for p in self.parts)
+
+    @property
+    def count(self) -> int:
+        return sum(p.count for p in self.parts)
 
     def ordered(self) -> bool:
         latest = NO_TIME
@@ -285,60 +371,62 @@ def _single_reason(parts: Sequence[ScanResult]) -> str | None:
 
 
 def _scan(
-    path: Path, processes: int, progress: Progress | None, chunk: int
-) -> tuple[_History, _Groups]:
-    """The scan of the history, and the groups of its lines: each range's unions are joined as
-    it arrives, while the children scan the others (this process would wait for them idle).
-    None are joined once a range shows that the history goes to one partition (a link to a
-    member number, SM-2, or a line only the engine's parser reads): the groups are then empty."""
+    path: Path, processes: int, progress: Progress | None, chunk: int, folder: str = ""
+) -> tuple[_History, _Table]:
+    """The scan of the history (and, into ``folder`` unless it is empty, its ranges written by
+    bucket), and the table of the identifiers' buckets: each range's pairs are entered as it
+    arrives, while the children scan the others (this process would wait for them idle). None
+    are once a range shows that the history goes to one partition (a link to a member number,
+    SM-2, or a line only the engine's parser reads): the table is then empty."""
     # ranges of at least ``chunk`` bytes, at most ~SCAN_SPREAD a process: each range is a child
-    # process to fork, twice (scan, then partitions), and one file a partition
+    # process to fork, and two files
     size = max(chunk, math.ceil(path.stat().st_size / (processes * SCAN_SPREAD)))
-    tasks = [(str(path), start, end) for start, end in _ranges(path, size)]
+    tasks = [
+        (str(path), start, end, folder, i) for i, (start, end) in enumerate(_ranges(path, size))
+    ]
     found: dict[int, ScanResult] = {}
-    groups = _Groups()
-    whole = False  # the history goes to one partition (``_single_reason``): no groups
+    table = _Table()
+    whole = False  # the history goes to one partition (``_single_reason``): no table
     with contextlib.closing(run_in_children(_scan_range, tasks, processes)) as iterator:
         for index, part in iterator:
             found[index] = part
             if not whole and _single_reason([part]) is not None:
                 whole = True
-                groups = _Groups()  # the table joined so far let go (256 MiB at a million)
+                table = _Table()  # the table entered so far let go (256 MiB at a million)
             if not whole:
-                _join(groups, part.unions)
-            part.unions = array("q")
+                table.enter(part.pairs)
+            part.pairs = array("q")
             if progress is not None:
                 progress("scan", len(found), len(tasks))
     parts = [found[index] for index in range(len(tasks))]
-    history = _History(array("q"), array("q"), array("i"), parts, [])
-    for (_, start, end), part in zip(tasks, parts, strict=True):
-        history.ranges.append((start, end, len(history.nodes) + 1))
-        history.nodes.extend(part.nodes)
+    history = _History(array("q"), array("i"), parts, [], folder)
+    for part in parts:
+        history.firsts.append(len(history.times) + 1)
         history.times.extend(part.times)
         history.offsets.extend(part.offsets)
-        part.nodes, part.times, part.offsets = array("q"), array("q"), array("i")
-    return history, groups
+        part.times, part.offsets = array("q"), array("i")
+    return history, table
 
 
-class _Groups:
-    """Union-find over identifier nodes (all above ``RESERVED``). A group's first node (its
-    root) is its own parent, until the group is dealt to a partition: then its parent is
-    ``-1 - partition`` (``deal``).
+class _Table:
+    """Which bucket each identifier (order, return, email, phone) belongs to, and which buckets
+    must go to one partition: two buckets whose lines name one identifier are joined into one
+    class (a union-find over the ``BUCKETS`` buckets). A member's lines go to its bucket
+    (``member_bucket``), a line naming no member to the bucket of an identifier it names.
 
-    The parents are kept in one open-addressing table of (node, parent) pairs, an
-    ``array("q")`` probed linearly from the node's CRC-32 half (``_node``) and doubled when three
-    quarters full, rather than a dictionary: a million members name ~11.8 million nodes, which a
-    dictionary of Python ints holds in ~1.2 GB and looks up with three cache misses (its index,
-    its entry, the key's object), the table in 256 MiB with one. On that history (stop 23): the
-    union-find 25.3 -> 19.3 s, the deal 11.7 -> 6.9 s, the same partitions."""
+    The buckets are kept in one open-addressing table of (node, bucket) pairs, an ``array("q")``
+    probed linearly from the node's CRC-32 half (``_node``) and doubled when three quarters full,
+    rather than a dictionary: a million members name ~10 million identifiers, which a dictionary
+    of Python ints holds in ~1 GB and looks up with three cache misses (its index, its entry, the
+    key's object), the table in 256 MiB with one."""
 
     def __init__(self, bits: int = 16) -> None:
-        self.dealt = 0  # groups dealt so far
         self._size = 0  # nodes in the table
         self._bits = bits
         self._mask = (1 << bits) - 1
         self._limit = (3 << bits) // 4
-        self._table = array("q", bytes(16 << bits))  # node, parent; node EMPTY: a free slot
+        self._table = array("q", bytes(16 << bits))  # node, bucket; node EMPTY: a free slot
+        self.classes = list(range(BUCKETS))  # each bucket's parent in the union-find
 
     def __len__(self) -> int:
         return self._size
@@ -354,8 +442,8 @@ class _Groups:
             i = (i + 1) & mask
 
     def _room(self) -> None:
-        """Room for two more nodes (a union adds at most two): the table doubled if need be."""
-        if self._size + 2 <= self._limit:
+        """Room for one more node: the table doubled if need be."""
+        if self._size < self._limit:
             return
         old = self._table
         self._bits += 1
@@ -372,157 +460,166 @@ class _Groups:
                 table[i + i] = key
                 table[i + i + 1] = old[j + 1]
 
-    def _add(self, i: int, node: int, parent: int) -> None:
-        self._table[i + i] = node
-        self._table[i + i + 1] = parent
-        self._size += 1
+    def bucket(self, node: int) -> int:
+        """The bucket ``node`` belongs to, or -1 if it is not in the table."""
+        i = self._slot(node)
+        return self._table[i + i + 1] if self._table[i + i] == node else -1
 
-    def find(self, node: int) -> int:
+    def put(self, node: int, bucket: int) -> None:
+        """``node`` belongs to ``bucket``: entered, or its bucket's class joined to it."""
         self._room()
         i = self._slot(node)
         table = self._table
-        if table[i + i] == EMPTY:  # a node met for the first time is its own group
-            self._add(i, node, node)
-            return node
-        up = table[i + i + 1]
-        if up == node or up < 0:  # a group's first node (most lines: their member's)
-            return node
-        root = up
-        while True:
-            above = table[self._slot(root) * 2 + 1]
-            if above == root or above < 0:
-                break
-            root = above
-        while node != root:  # path compression
-            j = self._slot(node) * 2 + 1
-            node, table[j] = table[j], root
-        return root
+        if table[i + i] == EMPTY:
+            table[i + i] = node
+            table[i + i + 1] = bucket
+            self._size += 1
+        elif table[i + i + 1] != bucket:
+            self.join(table[i + i + 1], bucket)
 
-    def union(self, a: int, b: int) -> None:
-        ra = self.find(a)  # (makes room for ``b`` too)
-        i = self._slot(b)
-        if self._table[i + i] == EMPTY:  # most: an order, an email or a phone named first
-            self._add(i, b, ra)
-            return
-        rb = self.find(b)
+    def enter(self, pairs: array[int]) -> None:
+        for i in range(0, len(pairs), 2):
+            self.put(pairs[i], pairs[i + 1])
+
+    def cls(self, bucket: int) -> int:
+        """The class of ``bucket`` (its root in the union-find; path halving)."""
+        classes = self.classes
+        while classes[bucket] != bucket:
+            classes[bucket] = classes[classes[bucket]]
+            bucket = classes[bucket]
+        return bucket
+
+    def join(self, a: int, b: int) -> None:
+        ra, rb = self.cls(a), self.cls(b)
         if ra != rb:
-            self._table[self._slot(rb) * 2 + 1] = ra
+            self.classes[max(ra, rb)] = min(ra, rb)
 
-    def deal(self, node: int, parts: int) -> int:
-        """The partition of ``node``'s group: the next one round-robin when the group is met
-        for the first time (after the last union: a dealt group takes no more)."""
-        i = self._slot(node)
-        if self._table[i + i] != EMPTY:
-            up = self._table[i + i + 1]
-            if up < 0:  # the first node of a group dealt already
-                return -1 - up
-        root = self.find(node)
-        j = self._slot(root) * 2 + 1
-        up = self._table[j]
-        if up < 0:
-            return -1 - up
-        part = self.dealt % parts
-        self.dealt += 1
-        self._table[j] = -1 - part
-        return part
-
-
-def _join(groups: _Groups, unions: array[int]) -> None:
-    """Join the pairs of nodes that ``unions`` names (lines that must stay together: about one
-    group a member). The order of the unions changes no group, only which node is its root; the
-    deal goes by the history's order (``_deal``)."""
-    for i in range(0, len(unions), 2):
-        groups.union(unions[i], unions[i + 1])
+    def resolve(self, pending: array[int]) -> array[int]:
+        """The bucket of each line that names no member (``ScanResult.pending``), in order: the
+        bucket of the first identifier it names that is in the table, else its first
+        identifier's own; its identifiers are then entered with it (``put``: the buckets of
+        the others are joined to it)."""
+        out = array("i")
+        i = 0
+        while i < len(pending):
+            count = pending[i + 1]
+            bucket = -1
+            for j in range(i + 2, i + 2 + count):
+                bucket = self.bucket(pending[j])
+                if bucket >= 0:
+                    break
+            if bucket < 0:
+                bucket = (pending[i + 2] >> 31) % BUCKETS
+            for j in range(i + 2, i + 2 + count):
+                self.put(pending[j], bucket)
+            out.append(bucket)
+            i += 2 + count
+        return out
 
 
 @dataclass(frozen=True)
-class _WriteTask:
-    """One byte range of the history to deal into the partitions (in a child process, which
-    inherits the lines' partitions: nothing is sent to it)."""
+class _Slice:
+    """Some lines of a partition in a file the scan wrote: their bytes' place, and their
+    numbers' (each plus ``base``) in the file beside it."""
 
-    path: str
+    lines: str
     start: int
-    end: int
-    first_line: int  # the number of the range's first line
-    index: int  # of the range
-    deal: array[int]  # each line's partition (``_deal``)
-    parts: int
-    folder: str
+    size: int
+    numbers: str
+    first: int
+    count: int
+    base: int
 
 
-EVERY, NONE = -1, -2  # a line for every partition (global), or for none (blank)
+def _slices(lines: Path, numbers: Path, slices: array[int], base: int) -> dict[int, _Slice]:
+    """The non-empty slices of a file written by ``_write_grouped``, by group."""
+    return {
+        group: _Slice(
+            str(lines),
+            slices[4 * group],
+            slices[4 * group + 1],
+            str(numbers),
+            slices[4 * group + 2],
+            slices[4 * group + 3],
+            base,
+        )
+        for group in range(len(slices) // 4)
+        if slices[4 * group + 3]
+    }
 
 
-def _deal(history: _History, groups: _Groups, parts: int) -> array[int]:
-    """Each line's partition: a group's lines go to one partition, the groups dealt round-robin
-    in the order the history names them first; global lines to every partition, lines naming
-    nothing to the first. Worked out here, in one array, so that the children writing the
-    partitions read nothing else of this process's (a child that looked the groups up itself
-    would write to their objects' reference counts, and each page so touched is copied).
-    A group's partition is kept in its first node's place in the union-find (``_Groups.deal``):
-    a line naming that node, most lines, costs one look-up."""
-    deal = array("i")
-    part_of = groups.deal
-    for node in history.nodes:
-        if node == BLANK:
-            deal.append(NONE)
-        elif node == GLOBAL:
-            deal.append(EVERY)
-        elif node == MISC:
-            deal.append(0)
-        else:
-            deal.append(part_of(node, parts))
-    return deal
+def _write_pending(history: _History, table: _Table) -> tuple[dict[int, _Slice], array[int]]:
+    """The lines naming no member (a return naming only its order), moved into their buckets:
+    each range's ``PENDING`` lines read back and written, by bucket, to one more file (numbers
+    of the whole history). Returns that file's slices by bucket and the lines by bucket."""
+    folder = history.folder
+    grouped: list[list[bytes]] = [[] for _ in range(BUCKETS)]
+    numbers = [array("q") for _ in range(BUCKETS)]
+    weights = array("q", bytes(8 * BUCKETS))
+    for index, part in enumerate(history.parts):
+        buckets = table.resolve(part.pending)
+        part.pending = array("q")
+        if not buckets:
+            continue
+        lines_path, numbers_path = _range_files(folder, index)
+        where = _slices(lines_path, numbers_path, part.slices, history.firsts[index])[PENDING]
+        lines, indexes = _read_slice(where)
+        for bucket, line, number in zip(buckets, lines, indexes, strict=True):
+            grouped[bucket].append(line)
+            numbers[bucket].append(number + where.base)
+            weights[bucket] += 1
+    files = (Path(folder) / "pending.jsonl", Path(folder) / "pending.numbers")
+    slices = _write_grouped(files, grouped, numbers)
+    return _slices(files[0], files[1], slices, 0), weights
 
 
-def _part_file(folder: str, part: int, index: int) -> Path:
-    return Path(folder) / f"part-{part:04d}-{index:05d}.jsonl"
+def _read_slice(where: _Slice) -> tuple[list[bytes], array[int]]:
+    with open(where.lines, "rb") as handle:
+        handle.seek(where.start)
+        lines = handle.read(where.size).split(b"\n")
+    numbers = array("q")
+    with open(where.numbers, "rb") as handle:
+        handle.seek(8 * where.first)
+        numbers.frombytes(handle.read(8 * where.count))
+    return lines, numbers
 
 
-def _write_range(task: _WriteTask) -> None:
-    """Write the lines of one byte range into their partitions: for each partition, a file of
-    the lines and one of their numbers (``array("q")``: no number to format into each line and
-    parse out again, 2 us a line)."""
-    deal, parts = task.deal, task.parts
-    lines: list[list[bytes]] = [[] for _ in range(parts)]
-    numbers = [array("q") for _ in range(parts)]
-    number = task.first_line
-    for line in _file_lines(Path(task.path), task.start, task.end):
-        part = deal[number - 1]
-        if part >= 0:
-            lines[part].append(line)
-            numbers[part].append(number)
-        elif part == EVERY:
-            for every in range(parts):
-                lines[every].append(line)
-                numbers[every].append(number)
-        number += 1
-    for part in range(parts):
-        path = _part_file(task.folder, part, task.index)
-        path.write_bytes(b"\n".join(lines[part]))
-        path.with_suffix(".numbers").write_bytes(numbers[part].tobytes())
-
-
-def _write_partitions(
-    path: Path,
-    history: _History,
-    deal: array[int],
-    parts: int,
-    folder: Path,
-    processes: int,
-    progress: Progress | None,
-) -> list[list[Path]]:
-    """Write the lines into the partitions ``deal`` gives them, each byte range of the scan by a
-    child process of its own; returns each partition's files, in the history's order."""
-    tasks = [
-        _WriteTask(str(path), start, end, first, index, deal, parts, str(folder))
-        for index, (start, end, first) in enumerate(history.ranges)
+def _partitions(history: _History, table: _Table, wanted: int) -> list[list[_Slice]]:
+    """The partitions: the buckets' classes (``_Table``), packed by their lines into at most
+    ``wanted`` partitions (the largest class first, into the partition with the fewest lines so
+    far); each partition is its slices of the files the scan wrote, global lines included."""
+    pending, pending_weights = _write_pending(history, table)
+    weights = [0] * BUCKETS
+    for part in history.parts:
+        for bucket in range(BUCKETS):
+            weights[table.cls(bucket)] += part.weights[bucket]
+    for bucket in range(BUCKETS):
+        weights[table.cls(bucket)] += pending_weights[bucket]
+    classes = sorted((c for c in range(BUCKETS) if weights[c]), key=lambda c: (-weights[c], c))
+    count = max(1, min(wanted, len(classes)))
+    loads = [(0, p) for p in range(count)]  # a heap of (lines, partition)
+    owner = [0] * BUCKETS  # each class's partition
+    for c in classes:
+        load, p = heapq.heappop(loads)
+        owner[c] = p
+        heapq.heappush(loads, (load + weights[c], p))
+    ranges = [
+        _slices(*_range_files(history.folder, index), part.slices, history.firsts[index])
+        for index, part in enumerate(history.parts)
     ]
-    with contextlib.closing(run_in_children(_write_range, tasks, processes)) as iterator:
-        for done, _ in enumerate(iterator, start=1):
-            if progress is not None:
-                progress("partition", done, len(tasks))
-    return [[_part_file(str(folder), part, i) for i in range(len(tasks))] for part in range(parts)]
+    out: list[list[_Slice]] = [[] for _ in range(count)]
+    for bucket in range(BUCKETS):
+        p = owner[table.cls(bucket)]
+        for found in ranges:
+            if bucket in found:
+                out[p].append(found[bucket])
+        if bucket in pending:
+            out[p].append(pending[bucket])
+    for found in ranges:
+        if EVERY_BUCKET in found:
+            for p in range(count):
+                out[p].append(found[EVERY_BUCKET])
+    return out
 
 
 # -- the whole history's clock ---------------------------------------------------------------------
@@ -663,6 +760,73 @@ def _final_rows(engine: Engine, rows: Rows) -> None:
         rows.sales_cents[month_text(day)] += int(amount * 100)
 
 
+class _Replaying:
+    """One variant's replay of a partition, an input at a time (``step``), so that the variants
+    of a simulation take each input in turn while it is in the processor's cache."""
+
+    def __init__(
+        self,
+        program: Program,
+        clock: Clock | None = None,
+        keep: Callable[[Engine], None] | None = None,
+    ) -> None:
+        self.engine = engine = Engine(program)
+        if keep is not None:
+            keep(engine)
+        self.rows = Rows()
+        self.clock = clock
+        self.before = clock.before if clock is not None else {}
+        self.boundary: datetime | None = None  # the next month end
+
+    def step(self, number: int, event: Event | bytes) -> None:
+        engine, rows = self.engine, self.rows
+        # month ends crossed by this input: taken before it, kept only if it moves the clock
+        # (an input that is rejected or repeated changes nothing; a later one crosses them)
+        taken = None
+        crossed = boundary = self.boundary
+        if not isinstance(event, bytes):
+            at = event.at
+            if boundary is None:
+                boundary = next_month_start(at, engine.tz)
+            if at >= boundary:
+                taken = Counter[tuple[str, str]]()
+                while at >= boundary:
+                    _snapshot(engine, boundary - ONE_MICROSECOND, taken)
+                    boundary = next_month_start(boundary, engine.tz)
+        if number in self.before:
+            engine.now = self.before[number]
+        outcome = engine.apply(event)
+        if not outcome.accepted:
+            rows.rejected[number] = str(outcome.error)
+        elif outcome.duplicate:
+            rows.repeated.add(number)
+        if not outcome.accepted or outcome.duplicate:
+            boundary = crossed
+        elif taken is not None:
+            rows.tiers_by_month.update(taken)
+        self.boundary = boundary
+
+    def finish(self, keep_members: bool = False) -> Rows:
+        """The rows, as of the whole history's last accepted input (``clock.last``; default:
+        this partition's own)."""
+        engine, rows, boundary = self.engine, self.rows, self.boundary
+        moment = self.clock.last if self.clock is not None else engine.now
+        if moment is not None:
+            while boundary is not None and boundary <= moment:
+                _snapshot(engine, boundary - ONE_MICROSECOND, rows.tiers_by_month)
+                boundary = next_month_start(boundary, engine.tz)
+            _snapshot(engine, moment, rows.tiers_by_month)
+            engine.now = moment
+            for member in engine.members.values():  # as ``loyalty jobs run`` does
+                due = next_due(member)
+                if due is not None and due <= moment:
+                    engine.run_jobs(member, moment)
+        _final_rows(engine, rows)
+        if keep_members:
+            rows.members = engine.summaries()
+        return rows
+
+
 def replay_partition(
     program: Program,
     events: Sequence[tuple[int, Event | bytes]],
@@ -674,98 +838,52 @@ def replay_partition(
     whole history's clock (default: this partition's own, i.e. the partition is the history).
     ``keep`` is handed the engine (``children.keep_until_exit``: a child process ends without
     freeing it)."""
-    engine = Engine(program)
-    if keep is not None:
-        keep(engine)
-    rows = Rows()
-    before = clock.before if clock is not None else {}
-    boundary: datetime | None = None
-    one = timedelta(microseconds=1)
+    replaying = _Replaying(program, clock, keep)
     with paused_collector():  # inputs make no reference cycles (see ``replay_lines``)
         for number, event in events:
-            # month ends crossed by this input: taken before it, kept only if it moves the clock
-            # (an input that is rejected or repeated changes nothing; a later one crosses them)
-            taken = None
-            crossed = boundary
-            if not isinstance(event, bytes):
-                at = event.at
-                if boundary is None:
-                    boundary = next_month_start(at, engine.tz)
-                if at >= boundary:
-                    taken = Counter[tuple[str, str]]()
-                    while at >= boundary:
-                        _snapshot(engine, boundary - one, taken)
-                        boundary = next_month_start(boundary, engine.tz)
-            if number in before:
-                engine.now = before[number]
-            outcome = engine.apply(event)
-            if not outcome.accepted:
-                rows.rejected[number] = str(outcome.error)
-            elif outcome.duplicate:
-                rows.repeated.add(number)
-            if not outcome.accepted or outcome.duplicate:
-                boundary = crossed
-            elif taken is not None:
-                rows.tiers_by_month.update(taken)
-        moment = clock.last if clock is not None else engine.now
-        if moment is not None:
-            while boundary is not None and boundary <= moment:
-                _snapshot(engine, boundary - one, rows.tiers_by_month)
-                boundary = next_month_start(boundary, engine.tz)
-            _snapshot(engine, moment, rows.tiers_by_month)
-            engine.now = moment
-            for member in engine.members.values():  # as ``loyalty jobs run`` does
-                due = next_due(member)
-                if due is not None and due <= moment:
-                    engine.run_jobs(member, moment)
-        _final_rows(engine, rows)
-        if keep_members:
-            rows.members = engine.summaries()
-    return rows
+            replaying.step(number, event)
+        return replaying.finish(keep_members)
 
 
-def _read_partition(
-    paths: Sequence[Path], numbered: bool, bare: int
-) -> list[tuple[int, Event | bytes]]:
-    """The partition's lines (its files one after the other), parsed, with the collector paused:
-    the parsed inputs all live on, and the collections their allocations set off would rescan
-    them again and again (10 us a line paused, 26-31 us not, for 60,000 lines)."""
-    out: list[tuple[int, Event | bytes]] = []
-    with paused_collector():
-        for path in paths:
-            _read_file(path, numbered, bare, out)
-    return out
-
-
-def _read_file(path: Path, numbered: bool, bare: int, out: list[tuple[int, Event | bytes]]) -> None:
-    """``bare``: the number of the history's last line if it has no newline (else 0)."""
-    if numbered:  # a partition's file and its numbers (``_write_range``)
-        numbers = array("q")
-        numbers.frombytes(path.with_suffix(".numbers").read_bytes())
-        if numbers:
-            for number, line in zip(numbers, path.read_bytes().split(b"\n"), strict=True):
-                try:
-                    out.append((number, parse_event(line)))
-                except LoyaltyError:  # the engine rejects it with the reason, worded as a
-                    # replay of the file words it (there, the line ends with its newline, if it
-                    # has one)
-                    out.append((number, line if number == bare else line + b"\n"))
+def _partition_events(task: _Task) -> Iterator[tuple[int, Event | bytes]]:
+    """The partition's lines in the history's order, numbered and parsed one at a time (the
+    caller pauses the collector: see ``_run_task``)."""
+    if task.whole:
+        yield from _read_whole(Path(task.whole))
         return
+    numbered: list[tuple[int, bytes]] = []
+    for where in task.sources:
+        lines, numbers = _read_slice(where)
+        base = where.base
+        numbered.extend(zip([base + n for n in numbers], lines, strict=True))
+    numbered.sort()  # (the numbers differ: the lines are never compared)
+    bare = task.bare
+    for number, line in numbered:
+        try:
+            event: Event | bytes = parse_event(line)
+        except LoyaltyError:  # the engine rejects it with the reason, worded as a replay of
+            # the file words it (there, the line ends with its newline, if it has one)
+            event = line if number == bare else line + b"\n"
+        yield number, event
+
+
+def _read_whole(path: Path) -> Iterator[tuple[int, Event | bytes]]:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                out.append((number, parse_event(line)))
+                event: Event | bytes = parse_event(line)
             except LoyaltyError:
-                out.append((number, line))  # the engine rejects it, with the reason
+                event = line  # the engine rejects it, with the reason
+            yield number, event
 
 
 # -- tasks (each in a child process: ``services.children``) ----------------------------------------
 @dataclass(frozen=True)
 class _Task:
-    paths: tuple[Path, ...]  # the partition's files, in the history's order
-    numbered: bool
+    sources: tuple[_Slice, ...]  # the partition's lines (``_partitions``)
+    whole: str  # or the history's path, replayed whole
     bare: int  # the number of the history's last line if it has no newline (else 0)
     programs: tuple[Program, ...]
     clocks: tuple[Clock | None, ...]  # one a program
@@ -773,12 +891,24 @@ class _Task:
 
 
 def _run_task(task: _Task) -> list[Rows]:
-    events = _read_partition(task.paths, task.numbered, task.bare)
-    keep_until_exit(events)
-    return [
-        replay_partition(program, events, clock, task.keep_members, keep_until_exit)
+    """Replay a partition through every variant, each input through each variant in turn while
+    it is in the processor's cache; the inputs are kept to the end of the child process (the
+    engines hold some of them: nothing is freed object by object). With the collector paused:
+    the parsed inputs and the engines' state all live on, and the collections their allocations
+    set off would rescan them again and again (10 us a line paused, 26-31 us not, for 60,000
+    lines)."""
+    replays = [
+        _Replaying(program, clock, keep_until_exit)
         for program, clock in zip(task.programs, task.clocks, strict=True)
     ]
+    kept: list[Event | bytes] = []
+    keep_until_exit(kept)
+    with paused_collector():
+        for number, event in _partition_events(task):
+            kept.append(event)
+            for replaying in replays:
+                replaying.step(number, event)
+        return [replaying.finish(task.keep_members) for replaying in replays]
 
 
 # -- the simulation --------------------------------------------------------------------------------
@@ -854,31 +984,31 @@ def simulate(
     # waited for; the caller should have no other thread running (the CLI's progress display
     # has none). Without ``fork`` (Windows), everything runs in this process.
     try:
-        scanned, groups = _scan(path, processes, progress, scan_chunk)
-        lines = scanned.lines
-        reason = _single_reason(scanned.parts)
-        members = sum(p.enrollments for p in scanned.parts)
-        wanted = partitions or max(
-            processes * SPREAD if processes > 1 else 1,
-            math.ceil(members / max(1, partition_members)),
-        )
-        parts = 1 if reason is not None else max(1, min(wanted, members))
         with tempfile.TemporaryDirectory(prefix="loyalty-simulate-") as folder:
-            if parts == 1:
-                files, numbered = [[path]], False
-                del groups
-            else:
-                deal = _deal(scanned, groups, parts)
-                # the groups are let go before the children are forked: forking copies the
-                # page tables of this process's memory (the groups: 256 MiB at a million members)
-                del groups
-                files = _write_partitions(
-                    path, scanned, deal, parts, Path(folder), processes, progress
-                )
-                numbered = True
-                del deal
+            split = partitions != 1  # the scan writes the ranges by bucket
+            scanned, table = _scan(path, processes, progress, scan_chunk, folder if split else "")
+            lines = scanned.lines
+            reason = _single_reason(scanned.parts)
+            members = sum(p.enrollments for p in scanned.parts)
+            wanted = partitions or max(
+                processes * SPREAD if processes > 1 else 1,
+                math.ceil(members / max(1, partition_members)),
+            )
+            parts = 1 if reason is not None or not split else max(1, min(wanted, members))
+            sources = _partitions(scanned, table, parts) if parts > 1 else []
+            del table  # (256 MiB at a million members) let go before the children are forked
+            if progress is not None and sources:
+                progress("partition", 1, 1)
+            if len(sources) == 1:  # every bucket joined into one class
+                reason = "its members' lines are tied together by identifiers they share"
             totals, rounds, used = _replay(
-                files, numbered, path, programs, scanned, processes, keep_members, progress
+                sources if len(sources) > 1 else None,
+                path,
+                programs,
+                scanned,
+                processes,
+                keep_members,
+                progress,
             )
     except ChildLost as exc:
         raise WorkerLost(
@@ -900,7 +1030,7 @@ def simulate(
                 members=rows.members,
             )
         )
-    if used == 1 and parts > 1:
+    if used == 1 and len(sources) > 1:
         reason = "the history's times go back and forth too often to split it"
     return Simulation(str(path), variants, lines, used, processes, rounds, reason)
 
@@ -925,8 +1055,7 @@ def _unmoved(rows: Rows) -> Callable[[int], bool]:
 
 
 def _replay(
-    files: list[list[Path]],
-    numbered: bool,
+    sources: list[list[_Slice]] | None,
     path: Path,
     programs: Sequence[Program],
     scanned: _History,
@@ -934,17 +1063,19 @@ def _replay(
     keep_members: bool,
     progress: Progress | None,
 ) -> tuple[list[Rows], int, int]:
-    """Replay every partition through every program; returns the rows, the rounds and the
-    partitions used. With several partitions, each is given the
-    whole history's clock: first as if every line were accepted, then from the rejections seen,
-    until the clock given and the clock seen agree."""
-    single = len(files) == 1
+    """Replay every partition (``sources``; None: the history whole) through every program;
+    returns the rows, the rounds and the partitions used. With several partitions, each is given
+    the whole history's clock: first as if every line were accepted, then from the rejections
+    seen, until the clock given and the clock seen agree."""
+    single = sources is None
     guess = None if single else _clock(scanned, lambda n: False)
     clocks: tuple[Clock | None, ...] = tuple(guess for _ in programs)
-    bare = _bare_line(path, len(scanned.nodes))
+    bare = _bare_line(path, scanned.count)
+    whole = str(path) if sources is None else ""
     for rounds in range(1, MAX_ROUNDS + 1):
         tasks = [
-            _Task(tuple(f), numbered, bare, tuple(programs), clocks, keep_members) for f in files
+            _Task(tuple(s), whole, bare, tuple(programs), clocks, keep_members)
+            for s in (sources if sources is not None else [[]])
         ]
         totals = [Rows() for _ in programs]
         with contextlib.closing(run_in_children(_run_task, tasks, processes)) as iterator:
@@ -958,7 +1089,7 @@ def _replay(
             return totals, rounds, 1
         seen = tuple(_clock(scanned, _unmoved(rows)) for rows in totals)
         if seen == clocks:
-            return totals, rounds, len(files)
+            return totals, rounds, len(tasks)
         clocks = seen
     # not settled (a history whose times go back and forth a lot): one partition is exact
-    return _replay([[path]], False, path, programs, scanned, processes, keep_members, progress)
+    return _replay(None, path, programs, scanned, processes, keep_members, progress)
