@@ -223,58 +223,73 @@ def member_bucket(member: str) -> int:
 
 def _scan_lines(lines: Iterator[bytes], files: tuple[Path, Path] | None = None) -> ScanResult:
     """Scan the lines of a range; with ``files`` (lines, numbers), also write its lines there,
-    grouped by bucket, each with its index in the range (``ScanResult.slices``)."""
+    grouped by bucket, each with its index in the range (``ScanResult.slices``). (Lists, made
+    arrays at the end: the compiled build appends to a list in place, to an array through a
+    method looked up each time.)"""
     out = ScanResult()
-    weights = out.weights
-    grouped: list[list[bytes]] | None = None
-    indexes: list[array[int]] = []
+    weights = [0] * SLOTS
+    times: list[int] = []
+    offsets: list[int] = []
+    grouped: list[list[bytes]] = []
+    indexes: list[list[int]] = []
     if files is not None:
         grouped = [[] for _ in range(SLOTS)]
-        indexes = [array("q") for _ in range(SLOTS)]
+        indexes = [[] for _ in range(SLOTS)]
+    first = last = NO_TIME
+    ordered = True
     index = -1
     for line in lines:
         index += 1
         data: Any = None
-        if line.strip():
-            with contextlib.suppress(ValueError, RecursionError):  # rejected later
-                data = from_json(line, cache_strings=CACHED_STRINGS)  # as ``parse_event``
-            if not isinstance(data, dict):
-                try:  # the engine rejects it too, unless its parser reads what the scan cannot
-                    parse_event(line)
-                    out.odd += 1
-                except LoyaltyError:
-                    pass
-        elif not isinstance(data, dict):  # a blank line: in no partition
+        if not line.strip():  # a blank line: in no partition
             out.blank += 1
-            out.times.append(NO_TIME)
-            out.offsets.append(0)
+            times.append(NO_TIME)
+            offsets.append(0)
             continue
-        bucket = _bucket(data, out, index) if isinstance(data, dict) else 0
+        try:  # noqa: SIM105 (``suppress`` is an object and two calls a line, compiled)
+            data = from_json(line, cache_strings=CACHED_STRINGS)  # as ``parse_event``
+        except (ValueError, RecursionError):  # rejected later
+            pass
+        if not isinstance(data, dict):
+            try:  # the engine rejects it too, unless its parser reads what the scan cannot
+                parse_event(line)
+                out.odd += 1
+            except LoyaltyError:
+                pass
+            bucket, at = 0, None
+        else:
+            row: dict[str, Any] = data
+            bucket = _bucket(row, out, index)
+            at = _aware_time(row.get("at"))
         weights[bucket] += 1
-        if grouped is not None:
+        if files is not None:
             grouped[bucket].append(line)
             indexes[bucket].append(index)
-        at = _aware_time(data.get("at")) if isinstance(data, dict) else None
         if at is None:
-            out.times.append(NO_TIME)
-            out.offsets.append(0)
+            times.append(NO_TIME)
+            offsets.append(0)
             continue
         offset = at.utcoffset() or ZERO_OFFSET  # (never None: the time is aware)
         micros = _micros(at, offset)
-        out.times.append(micros)
-        out.offsets.append(int(offset.total_seconds()))
-        if micros < out.last:
-            out.ordered = False
-        out.last = max(out.last, micros)
-        out.first = micros if out.first == NO_TIME else min(out.first, micros)
+        times.append(micros)
+        offsets.append(int(offset.total_seconds()))
+        if micros < last:
+            ordered = False
+        if micros > last:
+            last = micros
+        if first == NO_TIME or micros < first:
+            first = micros
     out.count = index + 1
-    if files is not None and grouped is not None:
+    out.times, out.offsets = array("q", times), array("i", offsets)
+    out.weights = array("q", weights)
+    out.first, out.last, out.ordered = first, last, ordered
+    if files is not None:
         out.slices = _write_grouped(files, grouped, indexes)
     return out
 
 
 def _write_grouped(
-    files: tuple[Path, Path], grouped: Sequence[list[bytes]], indexes: Sequence[array[int]]
+    files: tuple[Path, Path], grouped: Sequence[list[bytes]], indexes: Sequence[Sequence[int]]
 ) -> array[int]:
     """Write groups of lines (each group's lines joined by newlines, one after the other) and
     their numbers; returns each group's slice: byte offset, bytes, first number, lines."""
@@ -287,7 +302,7 @@ def _write_grouped(
             text = b"\n".join(group)
             lines_out.write(text)
             lines_out.write(b"\n")
-            numbers_out.write(indexes[bucket].tobytes())
+            numbers_out.write(array("q", indexes[bucket]).tobytes())
             slices[4 * bucket : 4 * bucket + 4] = array("q", (offset, len(text), first, len(group)))
             offset += len(text) + 1
             first += len(group)
