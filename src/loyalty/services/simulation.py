@@ -103,7 +103,6 @@ NO_TIME = -(2**63)
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 EPOCH_DAY = EPOCH.toordinal()
 ZERO_OFFSET = timedelta(0)
-ONE_MICROSECOND = timedelta(microseconds=1)
 # members a partition at most: bounds a worker's memory, and a smaller state misses the cache less
 # (a million members: the replay of both variants 219.7 s with 5,000, 239.5 s with 20,000)
 PARTITION_MEMBERS = 5_000
@@ -775,73 +774,6 @@ def _final_rows(engine: Engine, rows: Rows) -> None:
         rows.sales_cents[month_text(day)] += int(amount * 100)
 
 
-class _Replaying:
-    """One variant's replay of a partition, an input at a time (``step``), so that the variants
-    of a simulation take each input in turn while it is in the processor's cache."""
-
-    def __init__(
-        self,
-        program: Program,
-        clock: Clock | None = None,
-        keep: Callable[[Engine], None] | None = None,
-    ) -> None:
-        self.engine = engine = Engine(program)
-        if keep is not None:
-            keep(engine)
-        self.rows = Rows()
-        self.clock = clock
-        self.before = clock.before if clock is not None else {}
-        self.boundary: datetime | None = None  # the next month end
-
-    def step(self, number: int, event: Event | bytes) -> None:
-        engine, rows = self.engine, self.rows
-        # month ends crossed by this input: taken before it, kept only if it moves the clock
-        # (an input that is rejected or repeated changes nothing; a later one crosses them)
-        taken = None
-        crossed = boundary = self.boundary
-        if not isinstance(event, bytes):
-            at = event.at
-            if boundary is None:
-                boundary = next_month_start(at, engine.tz)
-            if at >= boundary:
-                taken = Counter[tuple[str, str]]()
-                while at >= boundary:
-                    _snapshot(engine, boundary - ONE_MICROSECOND, taken)
-                    boundary = next_month_start(boundary, engine.tz)
-        if number in self.before:
-            engine.now = self.before[number]
-        outcome = engine.apply(event)
-        if not outcome.accepted:
-            rows.rejected[number] = str(outcome.error)
-        elif outcome.duplicate:
-            rows.repeated.add(number)
-        if not outcome.accepted or outcome.duplicate:
-            boundary = crossed
-        elif taken is not None:
-            rows.tiers_by_month.update(taken)
-        self.boundary = boundary
-
-    def finish(self, keep_members: bool = False) -> Rows:
-        """The rows, as of the whole history's last accepted input (``clock.last``; default:
-        this partition's own)."""
-        engine, rows, boundary = self.engine, self.rows, self.boundary
-        moment = self.clock.last if self.clock is not None else engine.now
-        if moment is not None:
-            while boundary is not None and boundary <= moment:
-                _snapshot(engine, boundary - ONE_MICROSECOND, rows.tiers_by_month)
-                boundary = next_month_start(boundary, engine.tz)
-            _snapshot(engine, moment, rows.tiers_by_month)
-            engine.now = moment
-            for member in engine.members.values():  # as ``loyalty jobs run`` does
-                due = next_due(member)
-                if due is not None and due <= moment:
-                    engine.run_jobs(member, moment)
-        _final_rows(engine, rows)
-        if keep_members:
-            rows.members = engine.summaries()
-        return rows
-
-
 def replay_partition(
     program: Program,
     events: Sequence[tuple[int, Event | bytes]],
@@ -853,45 +785,90 @@ def replay_partition(
     whole history's clock (default: this partition's own, i.e. the partition is the history).
     ``keep`` is handed the engine (``children.keep_until_exit``: a child process ends without
     freeing it)."""
-    replaying = _Replaying(program, clock, keep)
+    engine = Engine(program)
+    if keep is not None:
+        keep(engine)
+    rows = Rows()
+    before = clock.before if clock is not None else {}
+    boundary: datetime | None = None
+    one = timedelta(microseconds=1)
     with paused_collector():  # inputs make no reference cycles (see ``replay_lines``)
         for number, event in events:
-            replaying.step(number, event)
-        return replaying.finish(keep_members)
+            # month ends crossed by this input: taken before it, kept only if it moves the clock
+            # (an input that is rejected or repeated changes nothing; a later one crosses them)
+            taken = None
+            crossed = boundary
+            if not isinstance(event, bytes):
+                at = event.at
+                if boundary is None:
+                    boundary = next_month_start(at, engine.tz)
+                if at >= boundary:
+                    taken = Counter[tuple[str, str]]()
+                    while at >= boundary:
+                        _snapshot(engine, boundary - one, taken)
+                        boundary = next_month_start(boundary, engine.tz)
+            if number in before:
+                engine.now = before[number]
+            outcome = engine.apply(event)
+            if not outcome.accepted:
+                rows.rejected[number] = str(outcome.error)
+            elif outcome.duplicate:
+                rows.repeated.add(number)
+            if not outcome.accepted or outcome.duplicate:
+                boundary = crossed
+            elif taken is not None:
+                rows.tiers_by_month.update(taken)
+        moment = clock.last if clock is not None else engine.now
+        if moment is not None:
+            while boundary is not None and boundary <= moment:
+                _snapshot(engine, boundary - one, rows.tiers_by_month)
+                boundary = next_month_start(boundary, engine.tz)
+            _snapshot(engine, moment, rows.tiers_by_month)
+            engine.now = moment
+            for member in engine.members.values():  # as ``loyalty jobs run`` does
+                due = next_due(member)
+                if due is not None and due <= moment:
+                    engine.run_jobs(member, moment)
+        _final_rows(engine, rows)
+        if keep_members:
+            rows.members = engine.summaries()
+    return rows
 
 
-def _partition_events(task: _Task) -> Iterator[tuple[int, Event | bytes]]:
-    """The partition's lines in the history's order, numbered and parsed one at a time (the
-    caller pauses the collector: see ``_run_task``)."""
-    if task.whole:
-        yield from _read_whole(Path(task.whole))
-        return
-    numbered: list[tuple[int, bytes]] = []
-    for where in task.sources:
-        lines, numbers = _read_slice(where)
-        base = where.base
-        numbered.extend(zip([base + n for n in numbers], lines, strict=True))
-    numbered.sort()  # (the numbers differ: the lines are never compared)
-    bare = task.bare
-    for number, line in numbered:
-        try:
-            event: Event | bytes = parse_event(line)
-        except LoyaltyError:  # the engine rejects it with the reason, worded as a replay of
-            # the file words it (there, the line ends with its newline, if it has one)
-            event = line if number == bare else line + b"\n"
-        yield number, event
+def _read_partition(task: _Task) -> list[tuple[int, Event | bytes]]:
+    """The partition's lines in the history's order, numbered and parsed, with the collector
+    paused: the parsed inputs all live on, and the collections their allocations set off would
+    rescan them again and again (10 us a line paused, 26-31 us not, for 60,000 lines)."""
+    out: list[tuple[int, Event | bytes]] = []
+    with paused_collector():
+        if task.whole:
+            _read_whole(Path(task.whole), out)
+            return out
+        numbered: list[tuple[int, bytes]] = []
+        for where in task.sources:
+            lines, numbers = _read_slice(where)
+            base = where.base
+            numbered.extend(zip([base + n for n in numbers], lines, strict=True))
+        numbered.sort()  # (the numbers differ: the lines are never compared)
+        bare = task.bare
+        for number, line in numbered:
+            try:
+                out.append((number, parse_event(line)))
+            except LoyaltyError:  # the engine rejects it with the reason, worded as a replay
+                # of the file words it (there, the line ends with its newline, if it has one)
+                out.append((number, line if number == bare else line + b"\n"))
+    return out
 
 
-def _read_whole(path: Path) -> Iterator[tuple[int, Event | bytes]]:
+def _read_whole(path: Path, out: list[tuple[int, Event | bytes]]) -> None:
     with path.open("rb") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                event: Event | bytes = parse_event(line)
+                out.append((number, parse_event(line)))
             except LoyaltyError:
-                event = line  # the engine rejects it, with the reason
-            yield number, event
+                out.append((number, line))  # the engine rejects it, with the reason
 
 
 # -- tasks (each in a child process: ``services.children``) ----------------------------------------
@@ -906,24 +883,15 @@ class _Task:
 
 
 def _run_task(task: _Task) -> list[Rows]:
-    """Replay a partition through every variant, each input through each variant in turn while
-    it is in the processor's cache; the inputs are kept to the end of the child process (the
-    engines hold some of them: nothing is freed object by object). With the collector paused:
-    the parsed inputs and the engines' state all live on, and the collections their allocations
-    set off would rescan them again and again (10 us a line paused, 26-31 us not, for 60,000
-    lines)."""
-    replays = [
-        _Replaying(program, clock, keep_until_exit)
+    """Parse the partition, then replay it through each variant in turn. (Each input through
+    both variants in turn, while it is in the processor's cache, was tried in stop 29: ~11%
+    slower, two engines' states then competing for the cache.)"""
+    events = _read_partition(task)
+    keep_until_exit(events)
+    return [
+        replay_partition(program, events, clock, task.keep_members, keep_until_exit)
         for program, clock in zip(task.programs, task.clocks, strict=True)
     ]
-    kept: list[Event | bytes] = []
-    keep_until_exit(kept)
-    with paused_collector():
-        for number, event in _partition_events(task):
-            kept.append(event)
-            for replaying in replays:
-                replaying.step(number, event)
-        return [replaying.finish(task.keep_members) for replaying in replays]
 
 
 # -- the simulation --------------------------------------------------------------------------------
