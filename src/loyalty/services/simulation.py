@@ -15,9 +15,10 @@ Members are independent, so the history is split by member across processes:
    since the engine's outcome for one may depend on the other. A line naming no member (a
    shipment or a return naming only its order, an anonymous purchase that a retro-credit later
    joins to its member) goes to the bucket of an identifier it names, once the scan is done.
-2. **Partition**: the classes of buckets are packed into partitions by their lines (at most
-   ``PARTITION_MEMBERS`` members each on average, at least ``SPREAD`` a process): a partition
-   is its buckets' slices of the files the scan wrote, read in the history's order with their
+2. **Partition**: the classes of buckets, in the order of their first bucket, are cut into runs
+   of about as many lines each (``PARTITION_MEMBERS`` members each on average, at least
+   ``SPREAD`` a process): a partition is its buckets' slices of the files the scan wrote (mostly
+   one slice a range, its buckets being consecutive), read in the history's order with their
    line numbers (rejected lines are reported as a replay reports them). Only the lines naming
    no member are written a second time, into their buckets; the others stay where the scan
    wrote them. (Until stop 29 a union-find over every identifier dealt groups round-robin,
@@ -53,7 +54,6 @@ changing nothing; net outstanding points at each month end are the running sum o
 from __future__ import annotations
 
 import contextlib
-import heapq
 import math
 import os
 import tempfile
@@ -599,9 +599,12 @@ def _read_slice(where: _Slice) -> tuple[list[bytes], array[int]]:
 
 
 def _partitions(history: _History, table: _Table, wanted: int) -> list[list[_Slice]]:
-    """The partitions: the buckets' classes (``_Table``), packed by their lines into at most
-    ``wanted`` partitions (the largest class first, into the partition with the fewest lines so
-    far); each partition is its slices of the files the scan wrote, global lines included."""
+    """The partitions: the buckets' classes (``_Table``) in the order of their first bucket, cut
+    by their lines into about ``wanted`` runs of about as many lines each (fewer if a class is
+    larger than a run); each partition is its slices of the files the scan wrote, global lines
+    included. A partition's buckets are then mostly consecutive, and so are their lines in each
+    range's file: one read a range (``_add``) instead of one a bucket (at 50,000 members, 10
+    partitions: ~4,500 slices each, 2.5 us a line to read)."""
     pending, pending_weights = _write_pending(history, table)
     weights = [0] * BUCKETS
     for part in history.parts:
@@ -609,31 +612,56 @@ def _partitions(history: _History, table: _Table, wanted: int) -> list[list[_Sli
             weights[table.cls(bucket)] += part.weights[bucket]
     for bucket in range(BUCKETS):
         weights[table.cls(bucket)] += pending_weights[bucket]
-    classes = sorted((c for c in range(BUCKETS) if weights[c]), key=lambda c: (-weights[c], c))
-    count = max(1, min(wanted, len(classes)))
-    loads = [(0, p) for p in range(count)]  # a heap of (lines, partition)
-    owner = [0] * BUCKETS  # each class's partition
-    for c in classes:
-        load, p = heapq.heappop(loads)
-        owner[c] = p
-        heapq.heappush(loads, (load + weights[c], p))
+    total = sum(weights)
+    owner = [0] * BUCKETS  # each class's run
+    done = 0
+    for c in range(BUCKETS):  # a class's first bucket is its root (``_Table.join``)
+        if weights[c]:
+            owner[c] = min(wanted - 1, (2 * done + weights[c]) * wanted // (2 * total))
+            done += weights[c]
+    runs: dict[int, list[int]] = {}  # run -> its buckets, in order
+    for bucket in range(BUCKETS):
+        if weights[table.cls(bucket)]:
+            runs.setdefault(owner[table.cls(bucket)], []).append(bucket)
     ranges = [
         _slices(*_range_files(history.folder, index), part.slices, history.firsts[index])
         for index, part in enumerate(history.parts)
     ]
-    out: list[list[_Slice]] = [[] for _ in range(count)]
-    for bucket in range(BUCKETS):
-        p = owner[table.cls(bucket)]
+    out: list[list[_Slice]] = []
+    for run in sorted(runs):
+        slices: list[_Slice] = []
+        for found in [*ranges, pending]:
+            for bucket in runs[run]:
+                if bucket in found:
+                    _add(slices, found[bucket])
         for found in ranges:
-            if bucket in found:
-                out[p].append(found[bucket])
-        if bucket in pending:
-            out[p].append(pending[bucket])
-    for found in ranges:
-        if EVERY_BUCKET in found:
-            for p in range(count):
-                out[p].append(found[EVERY_BUCKET])
+            if EVERY_BUCKET in found:
+                slices.append(found[EVERY_BUCKET])
+        out.append(slices)
     return out
+
+
+def _add(slices: list[_Slice], where: _Slice) -> None:
+    """Add ``where`` to ``slices``, as one slice with the last if it follows it in its files."""
+    last = slices[-1] if slices else None
+    if (
+        last is not None
+        and last.lines == where.lines
+        and last.start + last.size + 1 == where.start
+        and last.first + last.count == where.first
+        and last.base == where.base
+    ):
+        slices[-1] = _Slice(
+            last.lines,
+            last.start,
+            last.size + 1 + where.size,
+            last.numbers,
+            last.first,
+            last.count + where.count,
+            last.base,
+        )
+    else:
+        slices.append(where)
 
 
 # -- the whole history's clock ---------------------------------------------------------------------
