@@ -61,7 +61,7 @@ import zlib
 from array import array
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta, timezone
 from decimal import Decimal
 from pathlib import Path
@@ -642,24 +642,11 @@ def _partitions(history: _History, table: _Table, wanted: int) -> list[list[_Sli
 
 
 def _add(slices: list[_Slice], where: _Slice) -> None:
-    """Add ``where`` to ``slices``, as one slice with the last if it follows it in its files."""
+    """Add ``where`` to ``slices``, as one slice with the last if it follows it in its file of
+    lines (``_write_grouped`` writes the numbers in the same order: they follow too)."""
     last = slices[-1] if slices else None
-    if (
-        last is not None
-        and last.lines == where.lines
-        and last.start + last.size + 1 == where.start
-        and last.first + last.count == where.first
-        and last.base == where.base
-    ):
-        slices[-1] = _Slice(
-            last.lines,
-            last.start,
-            last.size + 1 + where.size,
-            last.numbers,
-            last.first,
-            last.count + where.count,
-            last.base,
-        )
+    if last is not None and last.lines == where.lines and last.start + last.size + 1 == where.start:
+        slices[-1] = replace(last, size=last.size + 1 + where.size, count=last.count + where.count)
     else:
         slices.append(where)
 
